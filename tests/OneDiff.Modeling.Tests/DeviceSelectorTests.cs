@@ -50,6 +50,6 @@ public class DeviceSelectorTests
     public void AutoOnThisMachineMatchesWhatTorchSees()
     {
         var d = DeviceSelector.Resolve("auto");
-        Assert.Equal(torch.cuda.is_available(), d.IsCuda);
+        Assert.Equal(DeviceSelector.CudaDeviceCount() > 0, d.IsCuda);
     }
 }

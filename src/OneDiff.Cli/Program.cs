@@ -1,0 +1,7 @@
+using System.CommandLine;
+using OneDiff.Cli.Commands;
+
+var root = new RootCommand("onediff: image difference captioning (OneDiff) for .NET");
+root.Subcommands.Add(DeviceCommand.Create());
+root.Subcommands.Add(CheckpointCommand.Create());
+return await root.Parse(args).InvokeAsync();
