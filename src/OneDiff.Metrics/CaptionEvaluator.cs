@@ -1,0 +1,134 @@
+using OneDiff.Metrics.Meteor;
+using OneDiff.Metrics.Scorers;
+using OneDiff.Metrics.Tokenization;
+
+namespace OneDiff.Metrics;
+
+/// <summary>One scored item: its id, the generated caption, its references and an optional group
+/// (change type, dataset, ...).</summary>
+public sealed record CaptionItem(string Id, string Candidate, IReadOnlyList<string> References, string? Group = null);
+
+/// <summary>The pycocoevalcap scores (fractions, not x100).</summary>
+public sealed record CaptionScores(double Bleu1, double Bleu2, double Bleu3, double Bleu4, double Meteor, double RougeL, double Cider)
+{
+    /// <summary>pycocoevalcap's key names.</summary>
+    public IReadOnlyDictionary<string, double> ToDictionary() => new Dictionary<string, double>
+    {
+        ["Bleu_1"] = Bleu1, ["Bleu_2"] = Bleu2, ["Bleu_3"] = Bleu3, ["Bleu_4"] = Bleu4,
+        ["METEOR"] = Meteor, ["ROUGE_L"] = RougeL, ["CIDEr"] = Cider,
+    };
+}
+
+/// <summary>Corpus, item and group scores of one evaluation.</summary>
+public sealed record CaptionEvaluation(
+    CaptionScores Corpus,
+    IReadOnlyDictionary<string, CaptionScores> PerItem,
+    IReadOnlyDictionary<string, CaptionScores> PerGroup,
+    IReadOnlyDictionary<string, int> GroupSizes,
+    IReadOnlyList<string> MeteorModules,
+    IReadOnlyDictionary<string, (string Candidate, IReadOnlyList<string> References)> Tokens);
+
+public sealed class CaptionEvaluatorOptions
+{
+    /// <summary>Run pycocoevalcap's PTB tokenisation first (default). Off for text that is already tokenised.</summary>
+    public bool Tokenize { get; init; } = true;
+
+    /// <summary>Compute METEOR (the slowest metric).</summary>
+    public bool Meteor { get; init; } = true;
+
+    /// <summary>Score items in parallel (results are identical).</summary>
+    public bool Parallel { get; init; } = true;
+}
+
+/// <summary>
+/// Scores captions exactly as the MS-COCO caption evaluation code (pycocoevalcap) does: PTB
+/// tokenisation, BLEU-1..4, METEOR 1.5, ROUGE-L and CIDEr-D. Groups are scored as separate sets,
+/// as papers report per change type.
+/// </summary>
+public sealed class CaptionEvaluator
+{
+    readonly CaptionEvaluatorOptions _options;
+    readonly Lazy<MeteorScorer> _meteor = new(() => new MeteorScorer());
+
+    public CaptionEvaluator(CaptionEvaluatorOptions? options = null) => _options = options ?? new CaptionEvaluatorOptions();
+
+    public CaptionEvaluation Evaluate(IReadOnlyList<CaptionItem> items)
+    {
+        Validate(items);
+        var tokenized = Tokenize(items);
+        var (corpus, perItem) = ScoreSet(tokenized);
+        var perGroup = new Dictionary<string, CaptionScores>(StringComparer.Ordinal);
+        var groupSizes = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var group in tokenized.Where(t => t.Group is not null).GroupBy(t => t.Group!, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            var subset = group.ToList();
+            perGroup[group.Key] = ScoreSet(subset).Corpus;
+            groupSizes[group.Key] = subset.Count;
+        }
+        var tokens = tokenized.ToDictionary(t => t.Id, t => (t.Candidate, t.References), StringComparer.Ordinal);
+        string[] modules = _options.Meteor ? _meteor.Value.Modules.Select(m => m.ToString().ToLowerInvariant()).ToArray() : [];
+        return new CaptionEvaluation(corpus, perItem, perGroup, groupSizes, modules, tokens);
+    }
+
+    static void Validate(IReadOnlyList<CaptionItem> items)
+    {
+        if (items.Count == 0) throw new ArgumentException("there are no captions to score", nameof(items));
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var item in items)
+        {
+            if (item.Id is null) throw new ArgumentException("an item has no id", nameof(items));
+            if (!seen.Add(item.Id)) throw new ArgumentException($"item id '{item.Id}' appears twice", nameof(items));
+            if (item.Candidate is null) throw new ArgumentException($"item '{item.Id}' has no candidate caption (null)", nameof(items));
+            if (item.References is null || item.References.Count == 0)
+                throw new ArgumentException($"item '{item.Id}' has no reference captions", nameof(items));
+            if (item.References.Any(r => r is null)) throw new ArgumentException($"item '{item.Id}' has a null reference", nameof(items));
+        }
+    }
+
+    List<CaptionItem> Tokenize(IReadOnlyList<CaptionItem> items)
+    {
+        if (!_options.Tokenize) return items.ToList();
+        var result = new CaptionItem[items.Count];
+        void One(int i)
+        {
+            var it = items[i];
+            result[i] = it with
+            {
+                Candidate = CocoCaptionTokenizer.Tokenize(it.Candidate),
+                References = it.References.Select(CocoCaptionTokenizer.Tokenize).ToArray(),
+            };
+        }
+        if (_options.Parallel) System.Threading.Tasks.Parallel.For(0, items.Count, One);
+        else for (int i = 0; i < items.Count; i++) One(i);
+        return result.ToList();
+    }
+
+    (CaptionScores Corpus, Dictionary<string, CaptionScores> PerItem) ScoreSet(List<CaptionItem> items)
+    {
+        var pairs = items.Select(i => (i.Candidate, i.References)).ToList();
+        var bleu = BleuScorer.Score(pairs);
+        var cider = CiderDScorer.Score(pairs);
+        var rouge = new double[items.Count];
+        var meteorStats = new MeteorStats[items.Count];
+        var meteor = new double[items.Count];
+        void One(int i)
+        {
+            rouge[i] = RougeLScorer.Score(items[i].Candidate, items[i].References);
+            if (_options.Meteor)
+            {
+                meteorStats[i] = _meteor.Value.Statistics(items[i].Candidate, items[i].References);
+                meteor[i] = _meteor.Value.Score(meteorStats[i]);
+            }
+        }
+        if (_options.Parallel) System.Threading.Tasks.Parallel.For(0, items.Count, One);
+        else for (int i = 0; i < items.Count; i++) One(i);
+
+        double meteorCorpus = _options.Meteor ? _meteor.Value.CorpusScore(meteorStats) : double.NaN;
+        var corpus = new CaptionScores(bleu.Corpus[0], bleu.Corpus[1], bleu.Corpus[2], bleu.Corpus[3], meteorCorpus, rouge.Average(), cider.Corpus);
+        var perItem = new Dictionary<string, CaptionScores>(StringComparer.Ordinal);
+        for (int i = 0; i < items.Count; i++)
+            perItem[items[i].Id] = new CaptionScores(bleu.PerItem[0][i], bleu.PerItem[1][i], bleu.PerItem[2][i], bleu.PerItem[3][i],
+                _options.Meteor ? meteor[i] : double.NaN, rouge[i], cider.PerItem[i]);
+        return (corpus, perItem);
+    }
+}

@@ -1,0 +1,72 @@
+namespace OneDiff.Metrics.Scorers;
+
+/// <summary>
+/// BLEU-1..4 as pycocoevalcap computes them: clipped n-gram counts against the maximum count over
+/// references, the closest reference length for the brevity penalty, corpus scores from summed
+/// counts (not the mean of item scores), and its smoothing constants (1e-15 and 1e-9).
+/// </summary>
+public static class BleuScorer
+{
+    const int N = 4;
+    const double Tiny = 1e-15, Small = 1e-9;
+
+    public sealed record Result(double[] Corpus, double[][] PerItem);
+
+    public static Result Score(IReadOnlyList<(string Candidate, IReadOnlyList<string> References)> items)
+    {
+        var perItem = new double[N][];
+        for (int k = 0; k < N; k++) perItem[k] = new double[items.Count];
+        long totalTestLen = 0, totalRefLen = 0;
+        var totalGuess = new long[N];
+        var totalCorrect = new long[N];
+
+        for (int idx = 0; idx < items.Count; idx++)
+        {
+            var (cand, refs) = items[idx];
+            var maxCounts = new Dictionary<string, int>(StringComparer.Ordinal);
+            var refLens = new List<int>(refs.Count);
+            foreach (var r in refs)
+            {
+                var words = NGrams.SplitWords(r);
+                refLens.Add(words.Length);
+                foreach (var (g, c) in NGrams.Count(words, N))
+                    if (c > maxCounts.GetValueOrDefault(g)) maxCounts[g] = c;
+            }
+            var test = NGrams.SplitWords(cand);
+            int testLen = test.Length;
+            var guess = new long[N];
+            var correct = new long[N];
+            for (int k = 0; k < N; k++) guess[k] = Math.Max(testLen - k, 0);
+            foreach (var (g, c) in NGrams.Count(test, N))
+                correct[NGrams.Order(g) - 1] += Math.Min(maxCounts.GetValueOrDefault(g), c);
+
+            // "closest": the reference length nearest the test length, the shorter on ties.
+            int refLen = refLens.OrderBy(l => Math.Abs(l - testLen)).ThenBy(l => l).First();
+            totalTestLen += testLen;
+            totalRefLen += refLen;
+            double bleu = 1.0;
+            for (int k = 0; k < N; k++)
+            {
+                totalGuess[k] += guess[k];
+                totalCorrect[k] += correct[k];
+                bleu *= (correct[k] + Tiny) / (guess[k] + Small);
+                perItem[k][idx] = Math.Pow(bleu, 1.0 / (k + 1));
+            }
+            double ratio = (testLen + Tiny) / (refLen + Small);
+            if (ratio < 1)
+                for (int k = 0; k < N; k++) perItem[k][idx] *= Math.Exp(1 - 1 / ratio);
+        }
+
+        var corpus = new double[N];
+        double b = 1.0;
+        for (int k = 0; k < N; k++)
+        {
+            b *= (totalCorrect[k] + Tiny) / (totalGuess[k] + Small);
+            corpus[k] = Math.Pow(b, 1.0 / (k + 1));
+        }
+        double r2 = (totalTestLen + Tiny) / (totalRefLen + Small);
+        if (r2 < 1)
+            for (int k = 0; k < N; k++) corpus[k] *= Math.Exp(1 - 1 / r2);
+        return new Result(corpus, perItem);
+    }
+}
