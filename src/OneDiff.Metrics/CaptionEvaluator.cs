@@ -106,8 +106,9 @@ public sealed class CaptionEvaluator
     (CaptionScores Corpus, Dictionary<string, CaptionScores> PerItem) ScoreSet(List<CaptionItem> items)
     {
         var pairs = items.Select(i => (i.Candidate, i.References)).ToList();
-        var bleu = BleuScorer.Score(pairs);
-        var cider = CiderDScorer.Score(pairs);
+        // BLEU and CIDEr-D are corpus passes; they run beside the per-item ROUGE-L and METEOR work.
+        var bleuTask = _options.Parallel ? Task.Run(() => BleuScorer.Score(pairs)) : Task.FromResult(BleuScorer.Score(pairs));
+        var ciderTask = _options.Parallel ? Task.Run(() => CiderDScorer.Score(pairs)) : Task.FromResult(CiderDScorer.Score(pairs));
         var rouge = new double[items.Count];
         var meteorStats = new MeteorStats[items.Count];
         var meteor = new double[items.Count];
@@ -123,6 +124,8 @@ public sealed class CaptionEvaluator
         if (_options.Parallel) System.Threading.Tasks.Parallel.For(0, items.Count, One);
         else for (int i = 0; i < items.Count; i++) One(i);
 
+        var bleu = bleuTask.GetAwaiter().GetResult();
+        var cider = ciderTask.GetAwaiter().GetResult();
         double meteorCorpus = _options.Meteor ? _meteor.Value.CorpusScore(meteorStats) : double.NaN;
         var corpus = new CaptionScores(bleu.Corpus[0], bleu.Corpus[1], bleu.Corpus[2], bleu.Corpus[3], meteorCorpus, rouge.Average(), cider.Corpus);
         var perItem = new Dictionary<string, CaptionScores>(StringComparer.Ordinal);

@@ -44,3 +44,16 @@ public class TokenizationTests
         Assert.Equal(expected, CocoCaptionTokenizer.Tokenize(text));
     }
 }
+
+public class TokenizationCaseTests
+{
+    [Theory]
+    [InlineData("they wash.", "they wash")]
+    [InlineData("Wash. the car", "wash. the car")]
+    [InlineData("see etc.", "see etc.")]
+    [InlineData("car in spot b.", "car in spot b.")]
+    public void AbbreviationsFollowTheLexersCaseRules(string text, string expected)
+    {
+        Assert.Equal(expected, OneDiff.Metrics.Tokenization.CocoCaptionTokenizer.Tokenize(text));
+    }
+}

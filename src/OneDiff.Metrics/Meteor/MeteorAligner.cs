@@ -107,8 +107,8 @@ internal sealed class MeteorAligner
                     break;
                 case MeteorModule.Stem:
                     {
-                        var hs = hyp.Select(SnowballEnglishStemmer.Stem).ToArray();
-                        var rs = reference.Select(SnowballEnglishStemmer.Stem).ToArray();
+                        var hs = hyp.Select(SnowballEnglishStemmer.StemCached).ToArray();
+                        var rs = reference.Select(SnowballEnglishStemmer.StemCached).ToArray();
                         for (int j = 0; j < reference.Length; j++)
                             for (int i = 0; i < hyp.Length; i++)
                                 if (hs[i] == rs[j] && hyp[i] != reference[j]) Add(stage, j, i);
@@ -116,11 +116,11 @@ internal sealed class MeteorAligner
                     }
                 case MeteorModule.Synonym:
                     {
-                        var hs = hyp.Select(_resources.SynsetsOf).ToArray();
-                        var rs = reference.Select(_resources.SynsetsOf).ToArray();
+                        var hs = hyp.Select(_resources.SortedSynsetsOf).ToArray();
+                        var rs = reference.Select(_resources.SortedSynsetsOf).ToArray();
                         for (int j = 0; j < reference.Length; j++)
                             for (int i = 0; i < hyp.Length; i++)
-                                if (hyp[i] != reference[j] && hs[i].Overlaps(rs[j])) Add(stage, j, i);
+                                if (hyp[i] != reference[j] && SortedOverlap(hs[i], rs[j])) Add(stage, j, i);
                         break;
                     }
                 default:
@@ -161,6 +161,17 @@ internal sealed class MeteorAligner
             HypFunctionWords = hypFunction.Count(f => f), RefFunctionWords = refFunction.Count(f => f),
             Chunks = CountChunks(best.Matches),
         };
+    }
+
+    static bool SortedOverlap(int[] a, int[] b)
+    {
+        int i = 0, j = 0;
+        while (i < a.Length && j < b.Length)
+        {
+            if (a[i] == b[j]) return true;
+            if (a[i] < b[j]) i++; else j++;
+        }
+        return false;
     }
 
     Path Resolve(List<MeteorMatch>[] matches, Path start)

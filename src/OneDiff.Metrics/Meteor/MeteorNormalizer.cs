@@ -32,6 +32,13 @@ public static class MeteorNormalizer
     static readonly Regex Contraction5 = new("([0-9])[']([s])", Options);
     static readonly Regex PrefixHasLetter = new("[" + Alpha + "]", Options);
     static readonly Regex White = new("[ \u00A0\u1680\u180E\u2000-\u200A\u202F\u205F\u3000]+", Options);
+    static bool IsPlain(string line)
+    {
+        foreach (char c in line)
+            if (!(char.IsAsciiLetterOrDigit(c) || c == ' ')) return false;
+        return true;
+    }
+
     static readonly char[] JavaWhitespace = [' ', '\t', '\n', '\r', '\f'];
 
     /// <summary>Moses English non-breaking prefixes that can occur in lower-cased text (type: any, or
@@ -43,6 +50,8 @@ public static class MeteorNormalizer
 
     public static string Normalize(string line)
     {
+        // Plain words (what PTB tokenisation mostly leaves) pass every rule unchanged.
+        if (IsPlain(line)) return string.Join(' ', line.Split(' ', StringSplitOptions.RemoveEmptyEntries));
         string s = " " + line + " ";
         s = SeparateOther.Replace(s, " $1 ");
         s = MultiDot.Replace(s, " DOTMULTI$1");

@@ -65,6 +65,12 @@ public sealed class MeteorResources
         return new MeteorResources(sets, bases, function);
     }
 
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, int[]> _synsetCache = new(StringComparer.Ordinal);
+
+    /// <summary><see cref="SynsetsOf"/> as a sorted array, cached per word.</summary>
+    public int[] SortedSynsetsOf(string word) =>
+        _synsetCache.GetOrAdd(word, w => { var a = SynsetsOf(w).ToArray(); Array.Sort(a); return a; });
+
     /// <summary>The synsets a word can be matched through: its own, plus those of its base forms
     /// (irregular exceptions, else WordNet's suffix morphology), as Meteor's synonym module does.</summary>
     public HashSet<int> SynsetsOf(string word)

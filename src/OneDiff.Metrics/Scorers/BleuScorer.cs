@@ -19,26 +19,27 @@ public static class BleuScorer
         long totalTestLen = 0, totalRefLen = 0;
         var totalGuess = new long[N];
         var totalCorrect = new long[N];
+        var ngrams = new NGrams();
 
         for (int idx = 0; idx < items.Count; idx++)
         {
             var (cand, refs) = items[idx];
-            var maxCounts = new Dictionary<string, int>(StringComparer.Ordinal);
+            var maxCounts = new Dictionary<Gram, int>();
             var refLens = new List<int>(refs.Count);
             foreach (var r in refs)
             {
-                var words = NGrams.SplitWords(r);
+                var words = ngrams.Ids(r);
                 refLens.Add(words.Length);
                 foreach (var (g, c) in NGrams.Count(words, N))
                     if (c > maxCounts.GetValueOrDefault(g)) maxCounts[g] = c;
             }
-            var test = NGrams.SplitWords(cand);
+            var test = ngrams.Ids(cand);
             int testLen = test.Length;
             var guess = new long[N];
             var correct = new long[N];
             for (int k = 0; k < N; k++) guess[k] = Math.Max(testLen - k, 0);
             foreach (var (g, c) in NGrams.Count(test, N))
-                correct[NGrams.Order(g) - 1] += Math.Min(maxCounts.GetValueOrDefault(g), c);
+                correct[g.Order - 1] += Math.Min(maxCounts.GetValueOrDefault(g), c);
 
             // "closest": the reference length nearest the test length, the shorter on ties.
             int refLen = refLens.OrderBy(l => Math.Abs(l - testLen)).ThenBy(l => l).First();
