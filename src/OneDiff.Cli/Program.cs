@@ -4,4 +4,5 @@ using OneDiff.Cli.Commands;
 var root = new RootCommand("onediff: image difference captioning (OneDiff) for .NET");
 root.Subcommands.Add(DeviceCommand.Create());
 root.Subcommands.Add(CheckpointCommand.Create());
+root.Subcommands.Add(EvaluateCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -8,7 +8,7 @@ namespace OneDiff.MLNet;
 /// Entry point of the OneDiff components on an <see cref="MLContext"/>:
 /// <c>mlContext.DiffCaptioning()</c>.
 /// </summary>
-public sealed class DiffCaptioningCatalog
+public sealed partial class DiffCaptioningCatalog
 {
     internal MLContext Context { get; }
     internal IHost Host { get; }
