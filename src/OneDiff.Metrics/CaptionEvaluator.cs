@@ -55,7 +55,10 @@ public sealed class CaptionEvaluator
     public CaptionEvaluation Evaluate(IReadOnlyList<CaptionItem> items)
     {
         Validate(items);
+        // Meteor's WordNet data loads while the captions are tokenised.
+        var meteorReady = _options.Meteor ? Task.Run(() => _meteor.Value) : Task.CompletedTask;
         var tokenized = Tokenize(items);
+        meteorReady.GetAwaiter().GetResult();
         var (corpus, perItem) = ScoreSet(tokenized);
         var perGroup = new Dictionary<string, CaptionScores>(StringComparer.Ordinal);
         var groupSizes = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -10,8 +10,8 @@ internal sealed record MeteorMatch(int Module, int Start, int Length, int MatchS
 /// <summary>An alignment and the counts Meteor's statistics are built from.</summary>
 internal sealed class MeteorAlignment
 {
-    public required string[] Hypothesis { get; init; }
-    public required string[] Reference { get; init; }
+    public required MeteorWord[] Hypothesis { get; init; }
+    public required MeteorWord[] Reference { get; init; }
     public required MeteorMatch?[] Matches { get; init; }
     public required int[] ContentMatchesHyp { get; init; }
     public required int[] ContentMatchesRef { get; init; }
@@ -32,13 +32,11 @@ internal sealed class MeteorAligner
 {
     readonly MeteorModule[] _modules;
     readonly double[] _searchWeights;
-    readonly MeteorResources _resources;
     readonly int _beamSize;
 
-    public MeteorAligner(MeteorModule[] modules, MeteorResources resources, int beamSize = 40)
+    public MeteorAligner(MeteorModule[] modules, int beamSize = 40)
     {
         _modules = modules;
-        _resources = resources;
         _beamSize = beamSize;
         // The scorer aligns with these weights ("best alignments for evaluation"), not the scoring ones.
         _searchWeights = modules.Select(m => m == MeteorModule.Exact ? 1.0 : 0.5).ToArray();
@@ -80,7 +78,7 @@ internal sealed class MeteorAligner
         return x.Distance - y.Distance;
     }
 
-    public MeteorAlignment Align(string[] hyp, string[] reference)
+    public MeteorAlignment Align(MeteorWord[] hyp, MeteorWord[] reference)
     {
         var matches = new List<MeteorMatch>[reference.Length];
         for (int j = 0; j < matches.Length; j++) matches[j] = [];
@@ -94,7 +92,7 @@ internal sealed class MeteorAligner
         }
 
         // Identical sentences need only exact matches (this also avoids beam errors).
-        bool identical = hyp.AsSpan().SequenceEqual(reference);
+        bool identical = hyp.Length == reference.Length && hyp.Zip(reference).All(p => p.First.Text == p.Second.Text);
         int modulesUsed = identical ? 1 : _modules.Length;
         for (int stage = 0; stage < modulesUsed; stage++)
         {
@@ -103,26 +101,18 @@ internal sealed class MeteorAligner
                 case MeteorModule.Exact:
                     for (int j = 0; j < reference.Length; j++)
                         for (int i = 0; i < hyp.Length; i++)
-                            if (hyp[i] == reference[j]) Add(stage, j, i);
+                            if (hyp[i].Text == reference[j].Text) Add(stage, j, i);
                     break;
                 case MeteorModule.Stem:
-                    {
-                        var hs = hyp.Select(SnowballEnglishStemmer.StemCached).ToArray();
-                        var rs = reference.Select(SnowballEnglishStemmer.StemCached).ToArray();
-                        for (int j = 0; j < reference.Length; j++)
-                            for (int i = 0; i < hyp.Length; i++)
-                                if (hs[i] == rs[j] && hyp[i] != reference[j]) Add(stage, j, i);
-                        break;
-                    }
+                    for (int j = 0; j < reference.Length; j++)
+                        for (int i = 0; i < hyp.Length; i++)
+                            if (hyp[i].Stem == reference[j].Stem && hyp[i].Text != reference[j].Text) Add(stage, j, i);
+                    break;
                 case MeteorModule.Synonym:
-                    {
-                        var hs = hyp.Select(_resources.SortedSynsetsOf).ToArray();
-                        var rs = reference.Select(_resources.SortedSynsetsOf).ToArray();
-                        for (int j = 0; j < reference.Length; j++)
-                            for (int i = 0; i < hyp.Length; i++)
-                                if (hyp[i] != reference[j] && SortedOverlap(hs[i], rs[j])) Add(stage, j, i);
-                        break;
-                    }
+                    for (int j = 0; j < reference.Length; j++)
+                        for (int i = 0; i < hyp.Length; i++)
+                            if (hyp[i].Text != reference[j].Text && SortedOverlap(hyp[i].Synsets, reference[j].Synsets)) Add(stage, j, i);
+                    break;
                 default:
                     throw new NotSupportedException($"Meteor module {_modules[stage]} needs its table, which is not loaded");
             }
@@ -144,8 +134,8 @@ internal sealed class MeteorAligner
 
         var best = Resolve(matches, start);
 
-        bool[] hypFunction = hyp.Select(w => _resources.FunctionWords.Contains(w.ToLowerInvariant())).ToArray();
-        bool[] refFunction = reference.Select(w => _resources.FunctionWords.Contains(w.ToLowerInvariant())).ToArray();
+        bool[] hypFunction = hyp.Select(w => w.IsFunction).ToArray();
+        bool[] refFunction = reference.Select(w => w.IsFunction).ToArray();
         int n = _modules.Length;
         var contentHyp = new int[n]; var contentRef = new int[n]; var functionHyp = new int[n]; var functionRef = new int[n];
         foreach (var m in best.Matches)

@@ -2,6 +2,10 @@ using System.Reflection;
 
 namespace OneDiff.Metrics.Meteor;
 
+/// <summary>A word with what Meteor's modules compare: its stem, its WordNet synsets (sorted), and
+/// whether it is a function word.</summary>
+public sealed record MeteorWord(string Text, string Stem, int[] Synsets, bool IsFunction);
+
 /// <summary>
 /// Meteor's English resources: WordNet synonym sets with their irregular-form exceptions, and the
 /// function-word list. Loaded once from the embedded copies (Data/README.md) and shared.
@@ -65,11 +69,19 @@ public sealed class MeteorResources
         return new MeteorResources(sets, bases, function);
     }
 
-    readonly System.Collections.Concurrent.ConcurrentDictionary<string, int[]> _synsetCache = new(StringComparer.Ordinal);
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, MeteorWord> _words = new(StringComparer.Ordinal);
 
-    /// <summary><see cref="SynsetsOf"/> as a sorted array, cached per word.</summary>
-    public int[] SortedSynsetsOf(string word) =>
-        _synsetCache.GetOrAdd(word, w => { var a = SynsetsOf(w).ToArray(); Array.Sort(a); return a; });
+    /// <summary>What the matchers need of a word (stem, sorted synsets, function word or not),
+    /// computed once per distinct word.</summary>
+    public MeteorWord Word(string word) =>
+        _words.Count < 2_000_000 ? _words.GetOrAdd(word, MakeWord) : MakeWord(word);
+
+    MeteorWord MakeWord(string word)
+    {
+        var synsets = SynsetsOf(word).ToArray();
+        Array.Sort(synsets);
+        return new MeteorWord(word, SnowballEnglishStemmer.Stem(word), synsets, FunctionWords.Contains(word.ToLowerInvariant()));
+    }
 
     /// <summary>The synsets a word can be matched through: its own, plus those of its base forms
     /// (irregular exceptions, else WordNet's suffix morphology), as Meteor's synonym module does.</summary>

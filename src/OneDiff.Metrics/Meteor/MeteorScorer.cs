@@ -49,6 +49,7 @@ public sealed record MeteorParameters(double Alpha, double Beta, double Gamma, d
 public sealed class MeteorScorer
 {
     readonly MeteorAligner _aligner;
+    readonly MeteorResources _resources;
     public IReadOnlyList<MeteorModule> Modules { get; }
     public MeteorParameters Parameters { get; }
 
@@ -61,12 +62,14 @@ public sealed class MeteorScorer
             throw new NotSupportedException("the paraphrase module needs Meteor's paraphrase-en table, which is not supported yet");
         Modules = modules;
         Parameters = parameters ?? MeteorParameters.English(modules.Length);
-        _aligner = new MeteorAligner(modules, resources);
+        _resources = resources;
+        _aligner = new MeteorAligner(modules);
     }
 
     static readonly char[] Whitespace = [' ', '\t', '\n', '\r', '\f'];
 
-    static string[] Words(string normalized) => normalized.Split(Whitespace, StringSplitOptions.RemoveEmptyEntries);
+    MeteorWord[] Words(string normalized) =>
+        normalized.Split(Whitespace, StringSplitOptions.RemoveEmptyEntries).Select(_resources.Word).ToArray();
 
     /// <summary>Statistics of one hypothesis against its best reference (Meteor's SCORE).</summary>
     public MeteorStats Statistics(string hypothesis, IReadOnlyList<string> references)

@@ -21,11 +21,6 @@ public static class SnowballEnglishStemmer
 
     static bool IsVowel(char c) => c is 'a' or 'e' or 'i' or 'o' or 'u' or 'y';
 
-    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Cache = new(StringComparer.Ordinal);
-
-    /// <summary>The stem of <paramref name="word"/>, cached (vocabularies of captions are small).</summary>
-    public static string StemCached(string word) => Cache.Count < 1_000_000 ? Cache.GetOrAdd(word, Stem) : Stem(word);
-
     public static string Stem(string word)
     {
         if (Exception1.TryGetValue(word, out var exception)) return exception;

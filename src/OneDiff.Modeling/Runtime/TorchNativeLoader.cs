@@ -28,6 +28,7 @@ public static class TorchNativeLoader
     /// <summary>The patched copy that was loaded, or null when none was needed.</summary>
     public static string? PatchedLibraryPath { get; private set; }
 
+#pragma warning disable CA2255 // deliberate: the fix must run before any TorchSharp call a library user makes
     [ModuleInitializer]
     internal static void OnModuleLoad()
     {
@@ -35,6 +36,7 @@ public static class TorchNativeLoader
         // type loading, so it is kept and reported again by EnsureLoaded.
         try { EnsureLoaded(); } catch { }
     }
+#pragma warning restore CA2255
 
     /// <summary>Ensures the native bridge is loadable; idempotent and thread-safe.</summary>
     public static void EnsureLoaded()
