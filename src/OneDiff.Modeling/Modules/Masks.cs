@@ -1,0 +1,36 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace OneDiff.Modeling.Modules;
+
+/// <summary>
+/// Additive attention masks. Masked entries hold the dtype's most negative finite value rather
+/// than -inf (as Hugging Face does), so a fully masked row (a left-padding query) gives a uniform
+/// softmax instead of NaN.
+/// </summary>
+public static class Masks
+{
+    public static double MinValue(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float16 => -65504.0,
+        ScalarType.BFloat16 => -3.3895313892515355e38,
+        ScalarType.Float64 => double.MinValue,
+        _ => float.MinValue,
+    };
+
+    /// <summary>(queries, keys) causal mask: query i sees keys up to i + (keys - queries).</summary>
+    public static Tensor Causal(long queries, long keys, ScalarType dtype, Device device)
+    {
+        using var scope = torch.NewDisposeScope();
+        var allowed = torch.ones(queries, keys, ScalarType.Bool, device).tril(keys - queries);
+        return torch.zeros(queries, keys, dtype, device).masked_fill(allowed.logical_not(), MinValue(dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>(B, 1, 1, keys) mask from a (B, keys) 1/0 attention mask.</summary>
+    public static Tensor Padding(Tensor attentionMask, ScalarType dtype)
+    {
+        using var scope = torch.NewDisposeScope();
+        var keep = attentionMask.to(ScalarType.Bool).unsqueeze(1).unsqueeze(1);
+        return torch.zeros(keep.shape, dtype, attentionMask.device).masked_fill(keep.logical_not(), MinValue(dtype)).MoveToOuterDisposeScope();
+    }
+}
