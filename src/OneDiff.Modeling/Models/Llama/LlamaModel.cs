@@ -1,0 +1,49 @@
+using OneDiff.Modeling.Modules;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace OneDiff.Modeling.Models.Llama;
+
+#pragma warning disable IDE1006 // field names are the checkpoint's parameter names
+
+/// <summary>The decoder body (Hugging Face <c>LlamaModel</c> / <c>Qwen2Model</c>): token embeddings,
+/// the layers and the final RMSNorm.</summary>
+public sealed class LlamaModel : nn.Module
+{
+    public LlamaConfig Config { get; }
+    readonly RotaryEmbedding _rotary;
+    public readonly Embedding embed_tokens;
+    public readonly ModuleList<LlamaDecoderLayer> layers;
+    public readonly RmsNorm norm;
+
+    public LlamaModel(LlamaConfig config) : base(nameof(LlamaModel))
+    {
+        Config = config;
+        _rotary = new RotaryEmbedding(config.HeadDim, config.RopeTheta);
+        embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize);
+        layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, config.NumHiddenLayers).Select(i => new LlamaDecoderLayer(i, config)).ToArray());
+        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        RegisterComponents();
+    }
+
+    /// <param name="inputsEmbeds">(B, T, hidden).</param>
+    /// <param name="attentionMask">(B, cached + T) 1/0 mask over everything attended, or null (all ones).</param>
+    /// <param name="positionIds">(B, T) positions, or null (cached length + 0..T-1).</param>
+    /// <param name="cache">a KV cache to extend, or null.</param>
+    public Tensor forward(Tensor inputsEmbeds, Tensor? attentionMask, Tensor? positionIds, KvCache? cache)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = inputsEmbeds.shape[0], t = inputsEmbeds.shape[1];
+        int past = cache?.Length ?? 0;
+        positionIds ??= torch.arange(past, past + t, device: inputsEmbeds.device).unsqueeze(0).expand(b, t);
+        var (cos, sin) = _rotary.Compute(positionIds, inputsEmbeds.dtype);
+        Tensor? mask;
+        if (attentionMask is not null) mask = Masks.Decoder(attentionMask, t, inputsEmbeds.dtype);
+        else mask = Masks.Additive(Masks.CausalAllowed(t, past + t, inputsEmbeds.device), inputsEmbeds.dtype);
+        var x = inputsEmbeds;
+        foreach (var layer in layers) x = layer.forward(x, cos, sin, mask, cache);
+        cache?.Advance((int)t);
+        return norm.forward(x).MoveToOuterDisposeScope();
+    }
+}

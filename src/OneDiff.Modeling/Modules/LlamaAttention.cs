@@ -1,0 +1,45 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace OneDiff.Modeling.Modules;
+
+#pragma warning disable IDE1006 // field names are the checkpoint's parameter names
+
+/// <summary>Grouped-query self-attention with rotary positions (LLaMA / Qwen2), through SDPA,
+/// optionally writing to and reading from a KV cache.</summary>
+public sealed class LlamaAttention : nn.Module
+{
+    readonly int _heads, _kvHeads, _headDim, _layer;
+    public readonly Linear q_proj, k_proj, v_proj, o_proj;
+
+    public LlamaAttention(int layer, int hidden, int heads, int kvHeads, int headDim, bool qkvBias, bool outputBias) : base(nameof(LlamaAttention))
+    {
+        _layer = layer; _heads = heads; _kvHeads = kvHeads; _headDim = headDim;
+        q_proj = nn.Linear(hidden, heads * headDim, hasBias: qkvBias);
+        k_proj = nn.Linear(hidden, kvHeads * headDim, hasBias: qkvBias);
+        v_proj = nn.Linear(hidden, kvHeads * headDim, hasBias: qkvBias);
+        o_proj = nn.Linear(heads * headDim, hidden, hasBias: outputBias);
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        var q = q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
+        var k = k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        var v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        q = RotaryEmbedding.Apply(q, cos, sin);
+        k = RotaryEmbedding.Apply(k, cos, sin);
+        if (cache is not null) (k, v) = cache.Update(_layer, k, v);
+        if (_kvHeads != _heads)
+        {
+            long s = k.shape[2], groups = _heads / _kvHeads;
+            k = k.unsqueeze(2).expand(b, _kvHeads, groups, s, _headDim).reshape(b, _heads, s, _headDim);
+            v = v.unsqueeze(2).expand(b, _kvHeads, groups, s, _headDim).reshape(b, _heads, s, _headDim);
+        }
+        var o = nn.functional.scaled_dot_product_attention(q, k, v, mask);
+        return o_proj.forward(o.transpose(1, 2).reshape(b, t, _heads * _headDim)).MoveToOuterDisposeScope();
+    }
+}

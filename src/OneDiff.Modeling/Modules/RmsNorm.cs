@@ -1,0 +1,30 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace OneDiff.Modeling.Modules;
+
+#pragma warning disable IDE1006 // field names are the checkpoint's parameter names
+
+/// <summary>RMSNorm computed in fp32 whatever the input dtype (as Hugging Face's LlamaRMSNorm),
+/// then scaled by the weight in the input dtype.</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    readonly double _eps;
+    public readonly Parameter weight;
+
+    public RmsNorm(int size, double eps) : base(nameof(RmsNorm))
+    {
+        _eps = eps;
+        weight = new Parameter(torch.ones(size));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        var h = x.to(ScalarType.Float32);
+        h = h * torch.rsqrt(h.pow(2).mean([-1L], keepdim: true) + _eps);
+        return (weight * h.to(x.dtype)).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,37 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace OneDiff.Modeling.Modules;
+
+/// <summary>Rotary position embedding with the checkpoint's base (theta): cos and sin per
+/// position, computed in fp32 and cast to the activations' dtype.</summary>
+public sealed class RotaryEmbedding
+{
+    readonly double _theta;
+    readonly int _dim;
+
+    public RotaryEmbedding(int headDim, double theta) { _dim = headDim; _theta = theta; }
+
+    /// <returns>(cos, sin), each (B, T, headDim).</returns>
+    public (Tensor Cos, Tensor Sin) Compute(Tensor positionIds, ScalarType dtype)
+    {
+        using var scope = torch.NewDisposeScope();
+        var device = positionIds.device;
+        var exponents = torch.arange(0, _dim, 2, ScalarType.Int64, device).to(ScalarType.Float32) / _dim;
+        var invFreq = 1.0 / torch.pow(_theta, exponents);
+        var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * invFreq.view(1, 1, -1);
+        var emb = torch.cat([freqs, freqs], -1);
+        return (emb.cos().to(dtype).MoveToOuterDisposeScope(), emb.sin().to(dtype).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>x * cos + rotate_half(x) * sin, for x (B, heads, T, headDim).</summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        using var scope = torch.NewDisposeScope();
+        long half = x.shape[^1] / 2;
+        var x1 = x.narrow(-1, 0, half);
+        var x2 = x.narrow(-1, half, half);
+        var rotated = torch.cat([-x2, x1], -1);
+        return (x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1)).MoveToOuterDisposeScope();
+    }
+}
