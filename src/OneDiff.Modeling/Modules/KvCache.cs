@@ -20,8 +20,9 @@ public sealed class KvCache : IDisposable
         _values = new Tensor[layers];
         for (int i = 0; i < layers; i++)
         {
-            _keys[i] = torch.zeros([batch, kvHeads, capacity, headDim], dtype, device);
-            _values[i] = torch.zeros([batch, kvHeads, capacity, headDim], dtype, device);
+            // Owned by the cache alone, whatever dispose scope is open.
+            _keys[i] = torch.zeros([batch, kvHeads, capacity, headDim], dtype, device).DetachFromDisposeScope();
+            _values[i] = torch.zeros([batch, kvHeads, capacity, headDim], dtype, device).DetachFromDisposeScope();
         }
     }
 
@@ -44,8 +45,8 @@ public sealed class KvCache : IDisposable
     {
         for (int i = 0; i < _keys.Length; i++)
         {
-            var k = _keys[i].index_select(0, index);
-            var v = _values[i].index_select(0, index);
+            var k = _keys[i].index_select(0, index).DetachFromDisposeScope();
+            var v = _values[i].index_select(0, index).DetachFromDisposeScope();
             _keys[i].Dispose(); _values[i].Dispose();
             _keys[i] = k; _values[i] = v;
         }

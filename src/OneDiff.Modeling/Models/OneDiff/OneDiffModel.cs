@@ -1,0 +1,164 @@
+using OneDiff.Modeling.Generation;
+using OneDiff.Modeling.Models.Clip;
+using OneDiff.Modeling.Models.Llama;
+using OneDiff.Modeling.Prompting;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace OneDiff.Modeling.Models.OneDiff;
+
+#pragma warning disable IDE1006 // field names are the checkpoint's parameter names
+
+/// <summary>Which parameters train.</summary>
+public enum TrainingStage
+{
+    /// <summary>Coupled Sample Training: only the delta module and the projectors.</summary>
+    CoupledSampleTraining = 1,
+    /// <summary>Multi-task instruction tuning: everything but the vision tower.</summary>
+    InstructionTuning = 2,
+}
+
+/// <summary>
+/// OneDiff: a frozen siamese CLIP vision tower reads both images as one batch; the Visual Delta
+/// Module turns CLIP layers of both into delta tokens; MLP projectors map patch features and delta
+/// tokens to the LLM width; the LLM reads [text][A patches][B patches][delta tokens][text] and is
+/// trained on the answer tokens only.
+/// </summary>
+public sealed class OneDiffModel : nn.Module
+{
+    public const long IgnoreIndex = -100;
+
+    public OneDiffConfig Config { get; }
+    public readonly ClipVisionTransformer vision_tower;
+    public readonly VisualDeltaModule delta_module;
+    public readonly Sequential mm_projector, delta_projector;
+    public readonly LlamaForCausalLM language_model;
+
+    public OneDiffModel(OneDiffConfig config) : base(nameof(OneDiffModel))
+    {
+        config.Validate();
+        Config = config;
+        vision_tower = new ClipVisionTransformer(config.Vision);
+        delta_module = new VisualDeltaModule(config);
+        int patchWidth = config.Fusion == PairFusion.Sequence ? config.Vision.HiddenSize : 2 * config.Vision.HiddenSize;
+        mm_projector = Projector(patchWidth, config.Llm.HiddenSize);
+        delta_projector = Projector(config.Delta.HiddenSize, config.Llm.HiddenSize);
+        language_model = new LlamaForCausalLM(config.Llm);
+        RegisterComponents();
+        SetStage(TrainingStage.CoupledSampleTraining);
+    }
+
+    /// <summary>LLaVA's mlp2x_gelu: Linear, GELU, Linear (checkpoint names 0 and 2).</summary>
+    static Sequential Projector(int input, int output) =>
+        nn.Sequential(("0", nn.Linear(input, output)), ("1", nn.GELU()), ("2", nn.Linear(output, output)));
+
+    /// <summary>Freezes what the stage freezes: the vision tower always; the LLM in stage I.</summary>
+    public void SetStage(TrainingStage stage)
+    {
+        foreach (var p in vision_tower.parameters()) p.requires_grad = false;
+        foreach (var p in language_model.parameters()) p.requires_grad = stage == TrainingStage.InstructionTuning;
+        foreach (var p in delta_module.parameters()) p.requires_grad = true;
+        foreach (var p in mm_projector.parameters()) p.requires_grad = true;
+        foreach (var p in delta_projector.parameters()) p.requires_grad = true;
+    }
+
+    /// <summary>Parameters that train in the current stage, by group (delta module, projectors, LLM).</summary>
+    public IEnumerable<(string Group, Parameter Parameter)> TrainableParameters()
+    {
+        foreach (var p in delta_module.parameters()) if (p.requires_grad) yield return ("delta_module", p);
+        foreach (var p in mm_projector.parameters().Concat(delta_projector.parameters())) if (p.requires_grad) yield return ("projectors", p);
+        foreach (var p in language_model.parameters().Distinct()) if (p.requires_grad) yield return ("language_model", p);
+    }
+
+    ScalarType LlmType => language_model.model.embed_tokens.weight!.dtype;
+
+    /// <summary>(B, visual tokens, LLM hidden): [A patches][B patches][delta tokens].</summary>
+    public Tensor EncodePair(Tensor pixelsA, Tensor pixelsB)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = pixelsA.shape[0];
+        var keep = new HashSet<int>(Config.DeltaFeatureLayers) { Config.PatchLayerIndex };
+        Dictionary<int, Tensor> byLayer;
+        using (torch.no_grad())
+        {
+            // Siamese: both images through the same frozen tower, as one batch.
+            using var output = vision_tower.forward(torch.cat([pixelsA, pixelsB], 0), keep);
+            byLayer = keep.ToDictionary(i => i, i => output.HiddenStates[i].detach().clone());
+        }
+        var levelsA = Config.DeltaFeatureLayers.Select(l => byLayer[l].narrow(0, 0, b)).ToArray();
+        var levelsB = Config.DeltaFeatureLayers.Select(l => byLayer[l].narrow(0, b, b)).ToArray();
+        var patches = byLayer[Config.PatchLayerIndex].narrow(1, 1, Config.PatchesPerImage); // CLS dropped
+        var patchesA = patches.narrow(0, 0, b);
+        var patchesB = patches.narrow(0, b, b);
+        var delta = delta_projector.forward(delta_module.forward(levelsA, levelsB));
+        Tensor patchTokens = Config.Fusion == PairFusion.Sequence
+            ? torch.cat([mm_projector.forward(patchesA), mm_projector.forward(patchesB)], 1)
+            : mm_projector.forward(torch.cat([patchesA, patchesB], -1));
+        return torch.cat([patchTokens, delta], 1).to(LlmType).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The LLM inputs of a batch: embeddings, attention mask and labels (answer tokens
+    /// only), padded on the right for training or on the left for generation.</summary>
+    public (Tensor Embeds, Tensor AttentionMask, Tensor Labels) BuildInputs(Tensor visual, IReadOnlyList<EncodedPrompt> prompts, bool padLeft)
+    {
+        using var scope = torch.NewDisposeScope();
+        var device = visual.device;
+        long b = prompts.Count, v = visual.shape[1], hidden = visual.shape[2];
+        var lengths = prompts.Select(p => p.BeforeImage.Length + v + p.AfterImage.Length + p.Answer.Length).ToArray();
+        long max = lengths.Max();
+        int pad = Config.Llm.PadTokenId ?? Config.Llm.EosTokenId ?? 0;
+        var rows = new List<Tensor>();
+        var masks = new long[b * max];
+        var labels = Enumerable.Repeat(IgnoreIndex, (int)(b * max)).ToArray();
+        for (int i = 0; i < b; i++)
+        {
+            var p = prompts[i];
+            long padCount = max - lengths[i];
+            long start = padLeft ? padCount : 0;
+            var text = p.BeforeImage.Select(x => (long)x).ToArray();
+            var after = p.AfterImage.Concat(p.Answer).Select(x => (long)x).ToArray();
+            var parts = new List<Tensor>();
+            var padIds = Enumerable.Repeat((long)pad, (int)padCount).ToArray();
+            if (padLeft && padCount > 0) parts.Add(language_model.Embed(torch.tensor(padIds, device: device)));
+            if (text.Length > 0) parts.Add(language_model.Embed(torch.tensor(text, device: device)));
+            parts.Add(visual[i]);
+            if (after.Length > 0) parts.Add(language_model.Embed(torch.tensor(after, device: device)));
+            if (!padLeft && padCount > 0) parts.Add(language_model.Embed(torch.tensor(padIds, device: device)));
+            rows.Add(torch.cat(parts.Select(t => t.to(visual.dtype)).ToArray(), 0));
+            for (long k = 0; k < lengths[i]; k++) masks[i * max + start + k] = 1;
+            long answerStart = start + lengths[i] - p.Answer.Length;
+            for (int k = 0; k < p.Answer.Length; k++) labels[i * max + answerStart + k] = p.Answer[k];
+        }
+        var embeds = torch.stack(rows, 0);
+        var mask = torch.tensor(masks, device: device).view(b, max);
+        var lab = torch.tensor(labels, device: device).view(b, max);
+        return (embeds.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), lab.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Mean cross-entropy (fp32) of the answer tokens. The head runs only at positions
+    /// whose next token is an answer token.</summary>
+    public Tensor Loss(Tensor pixelsA, Tensor pixelsB, IReadOnlyList<EncodedPrompt> prompts)
+    {
+        using var scope = torch.NewDisposeScope();
+        var visual = EncodePair(pixelsA, pixelsB);
+        var (embeds, mask, labels) = BuildInputs(visual, prompts, padLeft: false);
+        var positions = torch.arange(embeds.shape[1], device: embeds.device).unsqueeze(0).expand(embeds.shape[0], -1);
+        var hidden = language_model.Hidden(embeds, mask, positions);
+        var targets = labels.narrow(1, 1, labels.shape[1] - 1).reshape(-1);
+        var h = hidden.narrow(1, 0, hidden.shape[1] - 1).reshape(-1, hidden.shape[2]);
+        var keep = targets.ne(IgnoreIndex).nonzero().squeeze(1);
+        var logits = language_model.lm_head.forward(h.index_select(0, keep)).to(ScalarType.Float32);
+        return nn.functional.cross_entropy(logits, targets.index_select(0, keep)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Generated answer ids per pair (without the prompt).</summary>
+    public long[][] Generate(Tensor pixelsA, Tensor pixelsB, IReadOnlyList<EncodedPrompt> prompts, GenerationOptions options)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var visual = EncodePair(pixelsA, pixelsB);
+        var (embeds, mask, _) = BuildInputs(visual, prompts.Select(p => p with { Answer = [] }).ToList(), padLeft: true);
+        return CaptionDecoder.Generate(language_model, embeds, mask, options);
+    }
+}

@@ -1,0 +1,206 @@
+using OneDiff.Modeling.Generation;
+using OneDiff.Modeling.Models.Clip;
+using OneDiff.Modeling.Models.Llama;
+using OneDiff.Modeling.Models.OneDiff;
+using OneDiff.Modeling.Prompting;
+using OneDiff.Modeling.Tokenization;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace OneDiff.Modeling.Tests;
+
+public class OneDiffModelTests
+{
+    /// <summary>Builds on the meta device: shapes without memory.</summary>
+    static T OnMeta<T>(Func<T> build)
+    {
+        Runtime.TorchNativeLoader.EnsureLoaded();
+        torch.set_default_device(torch.META);
+        try { return build(); }
+        finally { torch.set_default_device(torch.CPU); }
+    }
+
+    static long Count(nn.Module m) => m.parameters().Distinct().Sum(p => p.numel());
+
+    [Fact]
+    public void FullSizePresetsHaveTheHuggingFaceParameterCounts()
+    {
+        var clip = OnMeta(() => new ClipVisionTransformer(ClipVisionConfig.LargePatch14_336));
+        Assert.Equal(303_507_456, Count(clip));
+        var vicuna = OnMeta(() => new LlamaForCausalLM(LlamaConfig.Vicuna7B));
+        Assert.Equal(6_738_415_616, Count(vicuna));
+        var qwen = OnMeta(() => new LlamaForCausalLM(LlamaConfig.Qwen2_7B));
+        Assert.Equal(7_615_616_512, Count(qwen));
+    }
+
+    [Fact]
+    public void FullSizePresetsHaveTheCheckpointNamesAndShapes()
+    {
+        var vicuna = OnMeta(() => new LlamaForCausalLM(LlamaConfig.Vicuna7B));
+        var names = vicuna.state_dict();
+        Assert.Equal(32 * 9 + 3, names.Count);
+        Assert.Equal(new long[] { 32000, 4096 }, names["model.embed_tokens.weight"].shape);
+        Assert.Equal(new long[] { 11008, 4096 }, names["model.layers.31.mlp.gate_proj.weight"].shape);
+        Assert.Equal(new long[] { 4096 }, names["model.layers.0.input_layernorm.weight"].shape);
+        Assert.Equal(new long[] { 32000, 4096 }, names["lm_head.weight"].shape);
+
+        var qwen = OnMeta(() => new LlamaForCausalLM(LlamaConfig.Qwen2_7B)).state_dict();
+        Assert.Equal(new long[] { 512 }, qwen["model.layers.0.self_attn.k_proj.bias"].shape);
+        Assert.Equal(new long[] { 3584 }, qwen["model.layers.27.self_attn.q_proj.bias"].shape);
+        Assert.False(qwen.ContainsKey("model.layers.0.self_attn.o_proj.bias"));
+        Assert.Equal(new long[] { 152064, 3584 }, qwen["lm_head.weight"].shape);
+
+        var clip = OnMeta(() => new ClipVisionTransformer(ClipVisionConfig.LargePatch14_336)).state_dict();
+        Assert.Equal(new long[] { 577, 1024 }, clip["embeddings.position_embedding.weight"].shape);
+        Assert.Equal(new long[] { 1024, 3, 14, 14 }, clip["embeddings.patch_embedding.weight"].shape);
+        Assert.True(clip.ContainsKey("pre_layrnorm.weight"));
+        Assert.True(clip.ContainsKey("encoder.layers.23.mlp.fc2.bias"));
+
+        var full = OnMeta(() => new OneDiffModel(OneDiffConfig.Vicuna7B));
+        Assert.Equal(2 * 576 + 32, full.Config.VisualTokens);
+        var sd = full.state_dict();
+        Assert.Equal(new long[] { 1, 32, 768 }, sd["delta_module.delta_tokens"].shape);
+        Assert.Equal(new long[] { 4096, 1024 }, sd["mm_projector.0.weight"].shape);
+        Assert.Equal(new long[] { 4096, 768 }, sd["delta_projector.0.weight"].shape);
+        Assert.Equal(new long[] { 768, 1024 }, sd["delta_module.qformer.encoder.layer.0.crossattention.attention.key.weight"].shape);
+        Assert.False(sd.ContainsKey("delta_module.qformer.encoder.layer.1.crossattention.attention.key.weight"));
+    }
+
+    static (OneDiffModel Model, PromptEncoder Prompts, Tensor A, Tensor B) Tiny(int seed = 3)
+    {
+        torch.manual_seed(seed);
+        var model = new OneDiffModel(OneDiffConfig.Tiny);
+        var prompts = new PromptEncoder(TextTokenizer.Tiny(), ConversationTemplate.VicunaV1);
+        var a = torch.rand(2, 3, 64, 64);
+        var b = torch.rand(2, 3, 64, 64);
+        return (model, prompts, a, b);
+    }
+
+    [Fact]
+    public void FrozenPartsStayUnchangedAndWithoutGradients()
+    {
+        var (model, prompts, a, b) = Tiny();
+        var batch = new[] { prompts.Encode("What changed?", "the red car is gone"), prompts.Encode("What changed?", "a man appeared") };
+        foreach (var stage in new[] { TrainingStage.CoupledSampleTraining, TrainingStage.InstructionTuning })
+        {
+            model.SetStage(stage);
+            var frozen = model.vision_tower.parameters().Select(p => p.detach().clone()).ToList();
+            if (stage == TrainingStage.CoupledSampleTraining) frozen.AddRange(model.language_model.parameters().Select(p => p.detach().clone()));
+            var trainable = model.TrainableParameters().Select(t => t.Parameter).ToList();
+            using var optimizer = optim.AdamW(trainable, lr: 1e-3);
+            for (int step = 0; step < 2; step++)
+            {
+                optimizer.zero_grad();
+                using var loss = model.Loss(a, b, batch);
+                loss.backward();
+                optimizer.step();
+            }
+            Assert.All(model.vision_tower.parameters(), p => Assert.Null(p.grad));
+            var after = model.vision_tower.parameters().ToList();
+            if (stage == TrainingStage.CoupledSampleTraining)
+            {
+                Assert.All(model.language_model.parameters(), p => Assert.Null(p.grad));
+                after.AddRange(model.language_model.parameters());
+            }
+            for (int i = 0; i < frozen.Count; i++) Assert.True(frozen[i].eq(after[i]).all().item<bool>(), $"{stage}: frozen parameter {i} changed");
+            Assert.Contains(trainable, p => p.grad is not null);
+            Assert.Equal(stage == TrainingStage.InstructionTuning, model.TrainableParameters().Any(t => t.Group == "language_model"));
+        }
+    }
+
+    [Fact]
+    public void TheLossFallsAndGenerationRunsOnTheTinyModel()
+    {
+        var (model, prompts, a, b) = Tiny();
+        model.SetStage(TrainingStage.InstructionTuning);
+        var batch = new[] { prompts.Encode("Describe the change.", "the red car is gone"), prompts.Encode("Describe the change.", "a man appeared") };
+        using var optimizer = optim.AdamW(model.TrainableParameters().Select(t => t.Parameter), lr: 3e-3);
+        float first = 0, last = 0;
+        for (int step = 0; step < 15; step++)
+        {
+            using var scope = torch.NewDisposeScope();
+            optimizer.zero_grad();
+            var loss = model.Loss(a, b, batch);
+            loss.backward();
+            optimizer.step();
+            if (step == 0) first = loss.item<float>();
+            last = loss.item<float>();
+        }
+        Assert.True(last < first * 0.5, $"loss {first} -> {last}");
+        model.eval();
+        var options = new GenerationOptions { MaxNewTokens = 8, EosTokenIds = [2] };
+        var generated = model.Generate(a, b, batch.Select(p => p with { Answer = [] }).ToList(), options);
+        Assert.Equal(2, generated.Length);
+        Assert.All(generated, g => Assert.InRange(g.Length, 1, 8));
+        var beams = model.Generate(a, b, batch, options with { NumBeams = 3 });
+        Assert.Equal(2, beams.Length);
+    }
+
+    [Fact]
+    public void ConfigRoundTripsThroughJsonAndValidates()
+    {
+        var tiny = OneDiffConfig.Tiny;
+        var back = OneDiffConfig.FromJson(tiny.ToJson());
+        Assert.Equal(tiny.Llm, back.Llm);
+        Assert.Equal(tiny.Vision, back.Vision);
+        Assert.Equal(tiny.DeltaFeatureLayers, back.DeltaFeatureLayers);
+        Assert.Equal(tiny.VisualTokens, back.VisualTokens);
+        var bad = tiny with { DeltaFeatureLayers = [2, 4, 9] };
+        var e = Assert.Throws<InvalidDataException>(bad.Validate);
+        Assert.Contains("9", e.Message);
+    }
+
+    [Fact]
+    public void LevelPerBlockReadoutAndChannelFusionSwitchesRun()
+    {
+        torch.manual_seed(1);
+        var config = OneDiffConfig.Tiny with
+        {
+            Readout = DeltaReadout.LevelPerBlock, Fusion = PairFusion.ChannelConcat,
+            Delta = OneDiffConfig.Tiny.Delta with { NumHiddenLayers = 3, CrossAttentionFrequency = 1 },
+        };
+        var model = new OneDiffModel(config);
+        using var visual = model.EncodePair(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64));
+        Assert.Equal(new long[] { 1, config.VisualTokens, 128 }, visual.shape);
+        Assert.Equal(64 + 8, config.VisualTokens);
+    }
+}
+
+public class OneDiffPretrainedTests
+{
+    [Fact]
+    public void ClipBertAndLlamaFoldersLoadIntoTheirParts()
+    {
+        string F(string n) => Path.Combine(OneDiff.Tests.Common.TestPaths.HfFixtures, n);
+        var folders = new PretrainedFolders(Clip: F("clip_vision"), Bert: F("bert"), Llm: F("llama"));
+        var preset = OneDiffConfig.Tiny with { DeltaFeatureLayers = [2, 3, 4] };
+        var model = OneDiffPretrained.Build(preset, folders, torch.CPU, ScalarType.Float32);
+        Assert.Equal(64, model.Config.Vision.HiddenSize);
+        Assert.Equal(512, model.Config.Llm.VocabSize);
+        using var clip = Checkpoints.SafetensorsCheckpoint.Open(F("clip_vision"));
+        using var bert = Checkpoints.SafetensorsCheckpoint.Open(F("bert"));
+        using var llama = Checkpoints.SafetensorsCheckpoint.Open(F("llama"));
+        Assert.True(clip.Read("encoder.layers.3.mlp.fc1.weight").eq(model.vision_tower.encoder.layers[3].mlp.fc1.weight!).all().item<bool>());
+        Assert.True(bert.Read("encoder.layer.1.attention.self.query.weight").eq(model.delta_module.qformer.encoder.layer[1].attention.attention.query.weight!).all().item<bool>());
+        Assert.True(bert.Read("encoder.layer.0.output.LayerNorm.bias").eq(model.delta_module.qformer.encoder.layer[0].output_query.LayerNorm.bias!).all().item<bool>());
+        Assert.True(bert.Read("embeddings.LayerNorm.weight").eq(model.delta_module.qformer.layernorm.weight!).all().item<bool>());
+        Assert.True(llama.Read("lm_head.weight").eq(model.language_model.lm_head.weight!).all().item<bool>());
+        Assert.True(model.vision_tower.parameters().All(p => !p.requires_grad));
+    }
+
+    [Fact]
+    public void AMissingCheckpointTensorIsAnErrorNamingIt()
+    {
+        string dir = OneDiff.Tests.Common.TestPaths.NewTempDir("partial");
+        string F(string n) => Path.Combine(OneDiff.Tests.Common.TestPaths.HfFixtures, n);
+        using (var llama = Checkpoints.SafetensorsCheckpoint.Open(F("llama")))
+        {
+            var tensors = llama.Names.Where(n => n != "model.norm.weight").Select(n => new KeyValuePair<string, Tensor>(n, llama.Read(n))).ToList();
+            Checkpoints.SafetensorsWriter.Save(Path.Combine(dir, "model.safetensors"), tensors);
+        }
+        File.Copy(Path.Combine(F("llama"), "config.json"), Path.Combine(dir, "config.json"));
+        var e = Assert.Throws<InvalidDataException>(() => OneDiffPretrained.Build(OneDiffConfig.Tiny, new PretrainedFolders(Llm: dir), torch.CPU, ScalarType.Float32));
+        Assert.Contains("model.norm.weight", e.Message);
+    }
+}
