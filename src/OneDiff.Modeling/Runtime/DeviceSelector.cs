@@ -8,6 +8,10 @@ public sealed record ResolvedDevice(DeviceType Type, int Index, string Reason)
     public string Name => Type == DeviceType.CUDA ? $"cuda:{Index}" : "cpu";
     public bool IsCuda => Type == DeviceType.CUDA;
     public torch.Device ToTorch() => IsCuda ? torch.device(DeviceType.CUDA, Index) : torch.CPU;
+
+    /// <summary>The compute dtype for this device: bf16 on CUDA (norms, softmax and the loss still
+    /// run in fp32), fp32 on the CPU.</summary>
+    public torch.ScalarType DefaultDtype => IsCuda ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
     public override string ToString() => Name;
 }
 
