@@ -1,0 +1,183 @@
+using OneDiff.Data.Formats;
+using OneDiff.Data.Images;
+
+namespace OneDiff.Data.Synthetic;
+
+/// <summary>A generated pair: both scenes, the change, and every phrasing of it.</summary>
+public sealed record GeneratedPair(string Id, Scene Before, Scene After, ChangeType Change, IReadOnlyList<string> Captions);
+
+/// <summary>
+/// The project's embedded default dataset: 2-D scenes of shapes (shape, colour, size, position; an
+/// optional textured background) in pairs with one labelled change (add, remove, move, recolour,
+/// resize, swap), two at once, or none (a distractor: a small global shift or a brightness change
+/// only). Several phrasings per change are all kept as references. Deterministic by seed.
+/// </summary>
+public sealed class ProceduralPairGenerator
+{
+    public const string Task = "synthetic";
+    public const string Prompt = "Describe the change between the two scenes, or say that nothing changed.";
+
+    static readonly string[] Colors = SceneRenderer.Palette.Keys.ToArray();
+    static readonly ChangeType[] Changes =
+        [ChangeType.None, ChangeType.Add, ChangeType.Remove, ChangeType.Move, ChangeType.Recolour, ChangeType.Resize, ChangeType.Swap, ChangeType.Multiple];
+
+    public int ImageSize { get; init; } = 128;
+    /// <summary>Share of scenes with a textured (noisy) background.</summary>
+    public double TexturedShare { get; init; } = 0.3;
+    const int Grid = 4;
+
+    readonly Random _rng;
+    readonly int _seed;
+
+    public ProceduralPairGenerator(int seed) { _seed = seed; _rng = new Random(seed); }
+
+    public IEnumerable<GeneratedPair> Generate(int count)
+    {
+        for (int i = 0; i < count; i++) yield return Next($"{i:D6}", Changes[i % Changes.Length]);
+    }
+
+    (int X, int Y) Cell(int index)
+    {
+        int cell = ImageSize / Grid;
+        return (index % Grid * cell + cell / 2, index / Grid * cell + cell / 2);
+    }
+
+    List<(SceneObject Obj, int Cell)> RandomScene(int objects)
+    {
+        var cells = Enumerable.Range(0, Grid * Grid).OrderBy(_ => _rng.Next()).Take(objects).ToList();
+        var used = new HashSet<string>();
+        var list = new List<(SceneObject, int)>();
+        foreach (var cell in cells)
+        {
+            SceneObject o;
+            do
+            {
+                var (x, y) = Cell(cell);
+                o = new SceneObject((ShapeKind)_rng.Next(3), Colors[_rng.Next(Colors.Length)], _rng.Next(2) == 1, x, y);
+            } while (!used.Add(o.Name));
+            list.Add((o, cell));
+        }
+        return list;
+    }
+
+    GeneratedPair Next(string id, ChangeType change)
+    {
+        bool textured = _rng.NextDouble() < TexturedShare;
+        var scene = RandomScene(_rng.Next(2, 5));
+        var before = new Scene(ImageSize, scene.Select(s => s.Obj).ToList(), textured);
+        var after = scene.ToList();
+        var captions = new List<string>();
+        int shiftX = 0, shiftY = 0, brightness = 0;
+        if (change == ChangeType.None)
+        {
+            if (_rng.Next(2) == 0) { shiftX = _rng.Next(-2, 3); shiftY = _rng.Next(-2, 3); }
+            else brightness = _rng.Next(2) == 0 ? -12 : 12;
+            captions.AddRange(["nothing has changed", "the two scenes are the same", "there is no difference"]);
+        }
+        else if (change == ChangeType.Multiple)
+        {
+            var first = Apply(after, PickSingle());
+            var second = Apply(after, PickSingle(), exclude: first.Touched);
+            captions.AddRange(first.Captions.Zip(second.Captions, (a, b) => $"{a} and {b}"));
+        }
+        else captions.AddRange(Apply(after, change).Captions);
+        var afterScene = new Scene(ImageSize, after.Select(s => s.Obj).ToList(), textured, shiftX, shiftY, brightness);
+        return new GeneratedPair(id, before, afterScene, change, captions);
+    }
+
+    ChangeType PickSingle() => Changes[1 + _rng.Next(6)];
+
+    sealed record Applied(IReadOnlyList<string> Captions, HashSet<string> Touched);
+
+    /// <summary>Applies one change to the scene list in place; returns its phrasings.</summary>
+    Applied Apply(List<(SceneObject Obj, int Cell)> scene, ChangeType change, HashSet<string>? exclude = null)
+    {
+        exclude ??= [];
+        var free = Enumerable.Range(0, Grid * Grid).Except(scene.Select(s => s.Cell)).OrderBy(_ => _rng.Next()).ToList();
+        var candidates = scene.Select((s, i) => (s, i)).Where(t => !exclude.Contains(t.s.Obj.Name)).ToList();
+        if (change is ChangeType.Remove or ChangeType.Swap && scene.Count < 2) change = ChangeType.Add;
+        if (change != ChangeType.Add && candidates.Count == 0) change = ChangeType.Add;
+        if (change == ChangeType.Swap && candidates.Count < 2) change = ChangeType.Recolour;
+        string size(SceneObject o) => o.Large ? "large" : "small";
+        switch (change)
+        {
+            case ChangeType.Add:
+                {
+                    var names = scene.Select(s => s.Obj.Name).ToHashSet();
+                    SceneObject o;
+                    var (x, y) = Cell(free[0]);
+                    do o = new SceneObject((ShapeKind)_rng.Next(3), Colors[_rng.Next(Colors.Length)], _rng.Next(2) == 1, x, y); while (names.Contains(o.Name));
+                    scene.Add((o, free[0]));
+                    return new([$"a {size(o)} {o.Name} has appeared", $"there is a new {o.Name}", $"someone added a {o.Name}"], [o.Name]);
+                }
+            case ChangeType.Remove:
+                {
+                    var (t, i) = candidates[_rng.Next(candidates.Count)];
+                    scene.RemoveAt(i);
+                    return new([$"the {t.Obj.Name} is gone", $"the {t.Obj.Name} has disappeared", $"there is no longer a {t.Obj.Name}"], [t.Obj.Name]);
+                }
+            case ChangeType.Move:
+                {
+                    var (t, i) = candidates[_rng.Next(candidates.Count)];
+                    int to = free[0];
+                    var (x, y) = Cell(to);
+                    string dir = Math.Abs(x - t.Obj.X) >= Math.Abs(y - t.Obj.Y) ? (x > t.Obj.X ? "right" : "left") : (y > t.Obj.Y ? "down" : "up");
+                    scene[i] = (t.Obj with { X = x, Y = y }, to);
+                    return new([$"the {t.Obj.Name} moved {dir}", $"the {t.Obj.Name} has been moved to the {dir}", $"the {t.Obj.Name} is now further {dir}"], [t.Obj.Name]);
+                }
+            case ChangeType.Recolour:
+                {
+                    var (t, i) = candidates[_rng.Next(candidates.Count)];
+                    var names = scene.Select(s => s.Obj.Name).ToHashSet();
+                    string color;
+                    do color = Colors[_rng.Next(Colors.Length)]; while (color == t.Obj.Color || names.Contains($"{color} {t.Obj.Shape.ToString().ToLowerInvariant()}"));
+                    var n = t.Obj with { Color = color };
+                    scene[i] = (n, t.Cell);
+                    string shape = t.Obj.Shape.ToString().ToLowerInvariant();
+                    return new([$"the {t.Obj.Name} turned {color}", $"the {t.Obj.Name} is now {color}", $"the {shape} changed from {t.Obj.Color} to {color}"], [t.Obj.Name, n.Name]);
+                }
+            case ChangeType.Resize:
+                {
+                    var (t, i) = candidates[_rng.Next(candidates.Count)];
+                    scene[i] = (t.Obj with { Large = !t.Obj.Large }, t.Cell);
+                    string how = t.Obj.Large ? "smaller" : "bigger";
+                    return new([$"the {t.Obj.Name} became {how}", $"the {t.Obj.Name} is now {how}", $"the {t.Obj.Name} got {how}"], [t.Obj.Name]);
+                }
+            case ChangeType.Swap:
+                {
+                    var picks = candidates.OrderBy(_ => _rng.Next()).Take(2).ToList();
+                    var (a, ia) = picks[0];
+                    var (b, ib) = picks[1];
+                    scene[ia] = (a.Obj with { X = b.Obj.X, Y = b.Obj.Y }, b.Cell);
+                    scene[ib] = (b.Obj with { X = a.Obj.X, Y = a.Obj.Y }, a.Cell);
+                    return new([$"the {a.Obj.Name} and the {b.Obj.Name} swapped places", $"the {a.Obj.Name} and the {b.Obj.Name} switched positions",
+                        $"the {b.Obj.Name} is now where the {a.Obj.Name} was"], [a.Obj.Name, b.Obj.Name]);
+                }
+            default: throw new ArgumentOutOfRangeException(nameof(change));
+        }
+    }
+
+    /// <summary>Renders the pairs as PNGs under <paramref name="folder"/>/images and writes
+    /// train.jsonl and test.jsonl (every <paramref name="testEvery"/>-th pair is held out).</summary>
+    public static (int Train, int Test) Write(string folder, int pairs, int seed, int imageSize = 128, int testEvery = 5)
+    {
+        var generator = new ProceduralPairGenerator(seed) { ImageSize = imageSize };
+        var generated = generator.Generate(pairs).ToList();
+        var images = Path.Combine(folder, "images");
+        Directory.CreateDirectory(images);
+        var records = new DiffCapRecord[generated.Count];
+        Parallel.For(0, generated.Count, i =>
+        {
+            var p = generated[i];
+            string a = Path.Combine(images, $"{p.Id}_a.png"), b = Path.Combine(images, $"{p.Id}_b.png");
+            ImageDecoder.SavePng(SceneRenderer.Render(p.Before, seed * 7919 + i * 2), a);
+            ImageDecoder.SavePng(SceneRenderer.Render(p.After, seed * 7919 + i * 2 + 1), b);
+            records[i] = new DiffCapRecord(p.Id, a, b, Prompt, p.Captions, Task, p.Change.ToString().ToLowerInvariant(), $"synthetic/seed{seed}");
+        });
+        var test = records.Where((_, i) => testEvery > 0 && i % testEvery == testEvery - 1).ToList();
+        var train = records.Where((_, i) => !(testEvery > 0 && i % testEvery == testEvery - 1)).ToList();
+        DiffCapJsonl.Write(Path.Combine(folder, "train.jsonl"), train);
+        DiffCapJsonl.Write(Path.Combine(folder, "test.jsonl"), test);
+        return (train.Count, test.Count);
+    }
+}
