@@ -1,0 +1,66 @@
+using System.Threading.Channels;
+using OneDiff.Data.Images;
+
+namespace OneDiff.Data;
+
+/// <summary>A record with both images decoded and CLIP-preprocessed ((3, S, S) floats each).</summary>
+public sealed record PreparedPair(DiffCapRecord Record, float[] Image1, float[] Image2);
+
+/// <summary>
+/// Decodes and preprocesses pairs ahead of the consumer on background workers (bounded), so a GPU
+/// step never waits on JPEG decoding. Order is preserved. Bad images follow the report's mode:
+/// an error naming the record and file, or a skip that is counted.
+/// </summary>
+public static class PairPrefetcher
+{
+    public static async IAsyncEnumerable<PreparedPair> Prepare(IEnumerable<DiffCapRecord> records, ClipImageProcessor processor,
+        DataReport report, int ahead = 64, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancel = default)
+    {
+        var channel = Channel.CreateBounded<Task<PreparedPair?>>(new BoundedChannelOptions(Math.Max(1, ahead)) { SingleReader = true, SingleWriter = true });
+        var producer = Task.Run(async () =>
+        {
+            try
+            {
+                foreach (var r in records)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    await channel.Writer.WriteAsync(Task.Run(() => PrepareOne(r, processor, report), cancel), cancel);
+                }
+            }
+            finally { channel.Writer.Complete(); }
+        }, cancel);
+        await foreach (var task in channel.Reader.ReadAllAsync(cancel))
+        {
+            var pair = await task;
+            if (pair is not null) yield return pair;
+        }
+        await producer;
+    }
+
+    /// <summary>Synchronous enumeration of <see cref="Prepare"/>.</summary>
+    public static IEnumerable<PreparedPair> PrepareAll(IEnumerable<DiffCapRecord> records, ClipImageProcessor processor, DataReport report, int ahead = 64)
+    {
+        var e = Prepare(records, processor, report, ahead).GetAsyncEnumerator();
+        try
+        {
+            while (e.MoveNextAsync().AsTask().GetAwaiter().GetResult()) yield return e.Current;
+        }
+        finally { e.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+    }
+
+    public static PreparedPair? PrepareOne(DiffCapRecord r, ClipImageProcessor processor, DataReport report)
+    {
+        float[]? a = Load(r, r.Image1, processor, report), b = a is null ? null : Load(r, r.Image2, processor, report);
+        return a is null || b is null ? null : new PreparedPair(r, a, b);
+    }
+
+    static float[]? Load(DiffCapRecord r, string path, ClipImageProcessor processor, DataReport report)
+    {
+        try { return processor.Process(ImageDecoder.Decode(path)); }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException)
+        {
+            report.Problem($"id {r.Id}", path, e.Message.Replace(path + ": ", ""));
+            return null;
+        }
+    }
+}
