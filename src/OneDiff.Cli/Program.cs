@@ -5,4 +5,6 @@ var root = new RootCommand("onediff: image difference captioning (OneDiff) for .
 root.Subcommands.Add(DeviceCommand.Create());
 root.Subcommands.Add(CheckpointCommand.Create());
 root.Subcommands.Add(EvaluateCommand.Create());
+root.Subcommands.Add(SynthCommand.Create());
+root.Subcommands.Add(DataCommand.Create());
 return await root.Parse(args).InvokeAsync();

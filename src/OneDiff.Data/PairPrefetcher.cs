@@ -48,19 +48,45 @@ public static class PairPrefetcher
         finally { e.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
     }
 
-    public static PreparedPair? PrepareOne(DiffCapRecord r, ClipImageProcessor processor, DataReport report)
+    public static PreparedPair? PrepareOne(DiffCapRecord r, ClipImageProcessor processor, DataReport report) =>
+        PrepareOne(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2), processor, report);
+
+    /// <summary>Prepares a record whose images come as paths, bytes or pixels (an IDataView row).</summary>
+    public static PreparedPair? PrepareOne(DiffCapRecord r, ImageInput image1, ImageInput image2, ClipImageProcessor processor, DataReport report)
     {
-        float[]? a = Load(r, r.Image1, processor, report), b = a is null ? null : Load(r, r.Image2, processor, report);
+        float[]? a = Load(r, image1, processor, report), b = a is null ? null : Load(r, image2, processor, report);
         return a is null || b is null ? null : new PreparedPair(r, a, b);
     }
 
-    static float[]? Load(DiffCapRecord r, string path, ClipImageProcessor processor, DataReport report)
+    static float[]? Load(DiffCapRecord r, ImageInput image, ClipImageProcessor processor, DataReport report)
     {
-        try { return processor.Process(ImageDecoder.Decode(path)); }
+        try { return processor.Process(image.Decode()); }
         catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException)
         {
-            report.Problem($"id {r.Id}", path, e.Message.Replace(path + ": ", ""));
+            report.Problem($"id {r.Id}", image.Name, e.Message.Replace(image.Name + ": ", ""));
             return null;
+        }
+    }
+
+    /// <summary>Prepares rows ahead of the consumer (order kept, bounded).</summary>
+    public static IEnumerable<PreparedPair> PrepareAll(IEnumerable<(DiffCapRecord Record, ImageInput Image1, ImageInput Image2)> rows,
+        ClipImageProcessor processor, DataReport report, int ahead = 64)
+    {
+        var queue = new Queue<Task<PreparedPair?>>();
+        using var e = rows.GetEnumerator();
+        bool more = true;
+        while (true)
+        {
+            while (more && queue.Count < Math.Max(1, ahead))
+            {
+                more = e.MoveNext();
+                if (!more) break;
+                var row = e.Current;
+                queue.Enqueue(Task.Run(() => PrepareOne(row.Record, row.Image1, row.Image2, processor, report)));
+            }
+            if (queue.Count == 0) yield break;
+            var pair = queue.Dequeue().GetAwaiter().GetResult();
+            if (pair is not null) yield return pair;
         }
     }
 }

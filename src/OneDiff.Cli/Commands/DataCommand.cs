@@ -1,0 +1,48 @@
+using System.CommandLine;
+using System.Text.Json;
+using OneDiff.Data;
+using OneDiff.Data.Readers;
+
+namespace OneDiff.Cli.Commands;
+
+/// <summary><c>onediff data inspect --format NAME --root DIR [--split S] [--json] [--skip-bad]</c>.</summary>
+public static class DataCommand
+{
+    public static Command Create()
+    {
+        var format = new Option<string>("--format") { Description = $"dataset format: {string.Join(", ", DatasetReader.Formats.Keys)}", Required = true };
+        var root = new Option<string>("--root") { Description = "the dataset folder, laid out as its authors ship it", Required = true };
+        var split = new Option<string>("--split") { Description = "split name", DefaultValueFactory = _ => "train" };
+        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var skipBad = new Option<bool>("--skip-bad") { Description = "exit 0 even when problems were found (they are still listed)" };
+        var noDecode = new Option<bool>("--no-decode") { Description = "check annotations and file presence only, do not decode every image" };
+        var inspect = new Command("inspect", "Count records, pairs and references of a dataset and list every problem found; exits 1 when there is one")
+        { format, root, split, json, skipBad, noDecode };
+        inspect.SetAction(parse =>
+        {
+            InspectionResult result;
+            try { result = DatasetInspector.Inspect(parse.GetValue(format)!, parse.GetValue(root)!, parse.GetValue(split)!, !parse.GetValue(noDecode)); }
+            catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or DirectoryNotFoundException or JsonException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    format = result.Format, split = result.Split, records = result.Records, pairs = result.Pairs, references = result.References,
+                    problems = result.Problems.Select(p => new { record = p.Record, file = p.File, message = p.Message }),
+                }, new JsonSerializerOptions { WriteIndented = true }));
+            }
+            else
+            {
+                Console.WriteLine($"{result.Format} {result.Split}: {result.Records} records, {result.Pairs} pairs, {result.References} references");
+                Console.WriteLine(result.Problems.Count == 0 ? "no problems found" : $"{result.Problems.Count} problem(s):");
+                foreach (var p in result.Problems) Console.WriteLine($"  {p}");
+            }
+            return result.Problems.Count > 0 && !parse.GetValue(skipBad) ? 1 : 0;
+        });
+        return new Command("data", "Dataset tools") { inspect };
+    }
+}

@@ -1,0 +1,170 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+using OneDiff.Data;
+using OneDiff.Data.Images;
+using OneDiff.Data.Readers;
+
+namespace OneDiff.MLNet;
+
+/// <summary>One row of an image-pair table: the record (paths may be empty when the images come as
+/// bytes or pixels) and its two images.</summary>
+public sealed record ImagePairRow(DiffCapRecord Record, ImageInput Image1, ImageInput Image2);
+
+/// <summary>
+/// Reads image pairs out of an <see cref="IDataView"/> and builds one from DiffCap records. All
+/// contact with column types is here; errors name the column.
+/// </summary>
+public static class ImagePairTable
+{
+    /// <summary>The schema a DiffCap record becomes.</summary>
+    public sealed class PairRow
+    {
+        public string Id { get; set; } = "";
+        public string Image1 { get; set; } = "";
+        public string Image2 { get; set; } = "";
+        public string Prompt { get; set; } = "";
+        [VectorType] public string[] References { get; set; } = [];
+        public string Task { get; set; } = "";
+        public string Group { get; set; } = "";
+    }
+
+    public static IDataView FromRecords(MLContext ml, IEnumerable<DiffCapRecord> records) =>
+        ml.Data.LoadFromEnumerable(records.Select(r => new PairRow
+        {
+            Id = r.Id, Image1 = r.Image1, Image2 = r.Image2, Prompt = r.Prompt, References = r.Captions.ToArray(), Task = r.Task, Group = r.Group ?? "",
+        }).ToList());
+
+    enum ImageKind { Path, Bytes, MLImage }
+
+    static ImageKind KindOf(DataViewSchema.Column c) => c.Type switch
+    {
+        TextDataViewType => ImageKind.Path,
+        VectorDataViewType { ItemType: NumberDataViewType n } when n.RawType == typeof(byte) => ImageKind.Bytes,
+        ImageDataViewType => ImageKind.MLImage,
+        _ => throw new ArgumentException($"column '{c.Name}' must hold image paths (text), image bytes (a vector of bytes) or images (MLImage), not {c.Type}"),
+    };
+
+    static DataViewSchema.Column Required(DataViewSchema schema, string name, string role) =>
+        schema.GetColumnOrNull(name) ?? throw new ArgumentException($"the data has no column '{name}' ({role}); its columns are: {string.Join(", ", schema.Select(c => c.Name))}");
+
+    static DataViewSchema.Column? Optional(DataViewSchema schema, string? name, string role, bool required = false)
+    {
+        if (name is null) return null;
+        var c = schema.GetColumnOrNull(name);
+        if (c is null && required) throw new ArgumentException($"the data has no column '{name}' ({role}); its columns are: {string.Join(", ", schema.Select(x => x.Name))}");
+        return c;
+    }
+
+    /// <summary>Checks the columns without reading rows (for GetOutputSchema-style validation).</summary>
+    public static void Validate(DataViewSchema schema, ImagePairColumns columns, bool requireReferences)
+    {
+        KindOf(Required(schema, columns.Image1ColumnName, "first image"));
+        KindOf(Required(schema, columns.Image2ColumnName, "second image"));
+        if (Optional(schema, columns.ReferencesColumnName, "references", requireReferences) is { } refs
+            && refs.Type is not (TextDataViewType or VectorDataViewType { ItemType: TextDataViewType }))
+            throw new ArgumentException($"column '{refs.Name}' must be text or a vector of text (the references), not {refs.Type}");
+        foreach (var (name, role) in new[] { (columns.PromptColumnName, "prompt"), (columns.TaskColumnName, "task"), (columns.GroupColumnName, "group"), (columns.IdColumnName, "id") })
+            if (Optional(schema, name, role) is { } c && c.Type is not TextDataViewType)
+                throw new ArgumentException($"column '{c.Name}' ({role}) must be text, not {c.Type}");
+    }
+
+    /// <summary>Reads every row. Missing prompts fall back to the task's prompt; a row without
+    /// references is an error naming the row when references are required.</summary>
+    public static IEnumerable<ImagePairRow> Read(IDataView data, ImagePairColumns columns, bool requireReferences)
+    {
+        var schema = data.Schema;
+        Validate(schema, columns, requireReferences);
+        var c1 = schema[columns.Image1ColumnName];
+        var c2 = schema[columns.Image2ColumnName];
+        var refs = Optional(schema, columns.ReferencesColumnName, "references");
+        var prompt = Optional(schema, columns.PromptColumnName, "prompt");
+        var task = Optional(schema, columns.TaskColumnName, "task");
+        var group = Optional(schema, columns.GroupColumnName, "group");
+        var id = Optional(schema, columns.IdColumnName, "id");
+        var used = new[] { c1, c2, refs, prompt, task, group, id }.Where(c => c is not null).Select(c => c!.Value).ToList();
+        using var cursor = data.GetRowCursor(used);
+        var image1 = ImageGetter(cursor, c1);
+        var image2 = ImageGetter(cursor, c2);
+        var references = refs is { } r ? TextsGetter(cursor, r) : null;
+        var promptGet = TextGetter(cursor, prompt);
+        var taskGet = TextGetter(cursor, task);
+        var groupGet = TextGetter(cursor, group);
+        var idGet = TextGetter(cursor, id);
+        long row = 0;
+        while (cursor.MoveNext())
+        {
+            string rowId = idGet?.Invoke() is { Length: > 0 } s ? s : row.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var captions = references?.Invoke().Where(x => !string.IsNullOrWhiteSpace(x)).ToList() ?? [];
+            if (requireReferences && captions.Count == 0)
+                throw new InvalidOperationException($"row {row} (id {rowId}): column '{columns.ReferencesColumnName}' holds no reference captions");
+            string taskName = taskGet?.Invoke() is { Length: > 0 } t ? t : "diffcap";
+            string promptText = promptGet?.Invoke() is { Length: > 0 } p ? p : TaskPrompts.For(taskName);
+            var a = image1($"row {row} column '{c1.Name}'");
+            var b = image2($"row {row} column '{c2.Name}'");
+            var record = new DiffCapRecord(rowId, a.Path ?? "", b.Path ?? "", promptText, captions, taskName, groupGet?.Invoke() is { Length: > 0 } g ? g : null);
+            yield return new ImagePairRow(record, a, b);
+            row++;
+        }
+    }
+
+    static Func<string, ImageInput> ImageGetter(DataViewRowCursor cursor, DataViewSchema.Column c)
+    {
+        switch (KindOf(c))
+        {
+            case ImageKind.Path:
+                {
+                    var g = cursor.GetGetter<ReadOnlyMemory<char>>(c);
+                    ReadOnlyMemory<char> v = default;
+                    return _ => { g(ref v); return ImageInput.FromPath(v.ToString()); };
+                }
+            case ImageKind.Bytes:
+                {
+                    var g = cursor.GetGetter<VBuffer<byte>>(c);
+                    VBuffer<byte> v = default;
+                    return name => { g(ref v); return ImageInput.FromBytes(v.DenseValues().ToArray(), name); };
+                }
+            default:
+                {
+                    var g = cursor.GetGetter<MLImage>(c);
+                    MLImage v = null!;
+                    return name => { g(ref v); return ImageInput.FromPixels(ToRgb(v, name), name); };
+                }
+        }
+    }
+
+    static RgbImage ToRgb(MLImage image, string name)
+    {
+        if (image is null) throw new InvalidDataException($"{name}: no image");
+        var px = image.Pixels;
+        var rgb = new byte[image.Width * image.Height * 3];
+        bool bgra = image.PixelFormat == MLPixelFormat.Bgra32;
+        for (int i = 0; i < image.Width * image.Height; i++)
+        {
+            rgb[i * 3] = px[i * 4 + (bgra ? 2 : 0)];
+            rgb[i * 3 + 1] = px[i * 4 + 1];
+            rgb[i * 3 + 2] = px[i * 4 + (bgra ? 0 : 2)];
+        }
+        return new RgbImage(image.Width, image.Height, rgb);
+    }
+
+    static Func<string>? TextGetter(DataViewRowCursor cursor, DataViewSchema.Column? c)
+    {
+        if (c is not { } col) return null;
+        var g = cursor.GetGetter<ReadOnlyMemory<char>>(col);
+        ReadOnlyMemory<char> v = default;
+        return () => { g(ref v); return v.ToString(); };
+    }
+
+    static Func<List<string>> TextsGetter(DataViewRowCursor cursor, DataViewSchema.Column c)
+    {
+        if (c.Type is TextDataViewType)
+        {
+            var one = TextGetter(cursor, c)!;
+            return () => [one()];
+        }
+        var g = cursor.GetGetter<VBuffer<ReadOnlyMemory<char>>>(c);
+        VBuffer<ReadOnlyMemory<char>> v = default;
+        return () => { g(ref v); return v.DenseValues().Select(x => x.ToString()).ToList(); };
+    }
+}
