@@ -24,3 +24,20 @@ public sealed partial class DiffCaptioningCatalog
         return LoadImagePairs(records);
     }
 }
+
+public sealed partial class DiffCaptioningCatalog
+{
+    sealed class CaptionRow
+    {
+        public string Image { get; set; } = "";
+        public string Caption { get; set; } = "";
+    }
+
+    /// <summary>Single-image captions (LLaVA's JSON format) as a table (Image, Caption) for stage I.</summary>
+    public IDataView LoadImageCaptions(string llavaJson, string imageRoot, bool skipBad = false)
+    {
+        var report = new DataReport(skipBad ? BadInputMode.Skip : BadInputMode.Error);
+        var captions = new LlavaCaptionReader().Read(llavaJson, imageRoot, report);
+        return Context.Data.LoadFromEnumerable(captions.Select(c => new CaptionRow { Image = c.Image, Caption = c.Caption }).ToList());
+    }
+}

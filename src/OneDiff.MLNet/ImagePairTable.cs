@@ -73,42 +73,49 @@ public static class ImagePairTable
     /// references is an error naming the row when references are required.</summary>
     public static IEnumerable<ImagePairRow> Read(IDataView data, ImagePairColumns columns, bool requireReferences)
     {
-        var schema = data.Schema;
-        Validate(schema, columns, requireReferences);
+        Validate(data.Schema, columns, requireReferences);
+        var used = UsedColumns(data.Schema, columns);
+        using var cursor = data.GetRowCursor(used);
+        var read = RowReader(cursor, columns, requireReferences);
+        long row = 0;
+        while (cursor.MoveNext()) yield return read(row++);
+    }
+
+    /// <summary>The input columns a pair needs (for cursors and dependencies).</summary>
+    public static List<DataViewSchema.Column> UsedColumns(DataViewSchema schema, ImagePairColumns columns) =>
+        new[] { columns.Image1ColumnName, columns.Image2ColumnName, columns.ReferencesColumnName, columns.PromptColumnName, columns.TaskColumnName, columns.GroupColumnName, columns.IdColumnName }
+            .Where(n => n is not null).Select(n => schema.GetColumnOrNull(n!)).Where(c => c is not null).Select(c => c!.Value).ToList();
+
+    /// <summary>A function reading the current row of <paramref name="row"/> (a cursor or a single row).</summary>
+    public static Func<long, ImagePairRow> RowReader(DataViewRow row, ImagePairColumns columns, bool requireReferences)
+    {
+        var schema = row.Schema;
         var c1 = schema[columns.Image1ColumnName];
         var c2 = schema[columns.Image2ColumnName];
         var refs = Optional(schema, columns.ReferencesColumnName, "references");
-        var prompt = Optional(schema, columns.PromptColumnName, "prompt");
-        var task = Optional(schema, columns.TaskColumnName, "task");
-        var group = Optional(schema, columns.GroupColumnName, "group");
-        var id = Optional(schema, columns.IdColumnName, "id");
-        var used = new[] { c1, c2, refs, prompt, task, group, id }.Where(c => c is not null).Select(c => c!.Value).ToList();
-        using var cursor = data.GetRowCursor(used);
-        var image1 = ImageGetter(cursor, c1);
-        var image2 = ImageGetter(cursor, c2);
-        var references = refs is { } r ? TextsGetter(cursor, r) : null;
-        var promptGet = TextGetter(cursor, prompt);
-        var taskGet = TextGetter(cursor, task);
-        var groupGet = TextGetter(cursor, group);
-        var idGet = TextGetter(cursor, id);
-        long row = 0;
-        while (cursor.MoveNext())
+        var image1 = ImageGetter(row, c1);
+        var image2 = ImageGetter(row, c2);
+        var references = refs is { } r ? TextsGetter(row, r) : null;
+        var promptGet = TextGetter(row, Optional(schema, columns.PromptColumnName, "prompt"));
+        var taskGet = TextGetter(row, Optional(schema, columns.TaskColumnName, "task"));
+        var groupGet = TextGetter(row, Optional(schema, columns.GroupColumnName, "group"));
+        var idGet = TextGetter(row, Optional(schema, columns.IdColumnName, "id"));
+        return index =>
         {
-            string rowId = idGet?.Invoke() is { Length: > 0 } s ? s : row.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            string rowId = idGet?.Invoke() is { Length: > 0 } s ? s : index.ToString(System.Globalization.CultureInfo.InvariantCulture);
             var captions = references?.Invoke().Where(x => !string.IsNullOrWhiteSpace(x)).ToList() ?? [];
             if (requireReferences && captions.Count == 0)
-                throw new InvalidOperationException($"row {row} (id {rowId}): column '{columns.ReferencesColumnName}' holds no reference captions");
+                throw new InvalidOperationException($"row {index} (id {rowId}): column '{columns.ReferencesColumnName}' holds no reference captions");
             string taskName = taskGet?.Invoke() is { Length: > 0 } t ? t : "diffcap";
             string promptText = promptGet?.Invoke() is { Length: > 0 } p ? p : TaskPrompts.For(taskName);
-            var a = image1($"row {row} column '{c1.Name}'");
-            var b = image2($"row {row} column '{c2.Name}'");
+            var a = image1($"row {index} column '{c1.Name}'");
+            var b = image2($"row {index} column '{c2.Name}'");
             var record = new DiffCapRecord(rowId, a.Path ?? "", b.Path ?? "", promptText, captions, taskName, groupGet?.Invoke() is { Length: > 0 } g ? g : null);
-            yield return new ImagePairRow(record, a, b);
-            row++;
-        }
+            return new ImagePairRow(record, a, b);
+        };
     }
 
-    static Func<string, ImageInput> ImageGetter(DataViewRowCursor cursor, DataViewSchema.Column c)
+    static Func<string, ImageInput> ImageGetter(DataViewRow cursor, DataViewSchema.Column c)
     {
         switch (KindOf(c))
         {
@@ -148,7 +155,7 @@ public static class ImagePairTable
         return new RgbImage(image.Width, image.Height, rgb);
     }
 
-    static Func<string>? TextGetter(DataViewRowCursor cursor, DataViewSchema.Column? c)
+    static Func<string>? TextGetter(DataViewRow cursor, DataViewSchema.Column? c)
     {
         if (c is not { } col) return null;
         var g = cursor.GetGetter<ReadOnlyMemory<char>>(col);
@@ -156,7 +163,7 @@ public static class ImagePairTable
         return () => { g(ref v); return v.ToString(); };
     }
 
-    static Func<List<string>> TextsGetter(DataViewRowCursor cursor, DataViewSchema.Column c)
+    static Func<List<string>> TextsGetter(DataViewRow cursor, DataViewSchema.Column c)
     {
         if (c.Type is TextDataViewType)
         {

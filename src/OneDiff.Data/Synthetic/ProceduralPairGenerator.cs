@@ -21,6 +21,12 @@ public sealed class ProceduralPairGenerator
     static readonly ChangeType[] Changes =
         [ChangeType.None, ChangeType.Add, ChangeType.Remove, ChangeType.Move, ChangeType.Recolour, ChangeType.Resize, ChangeType.Swap, ChangeType.Multiple];
 
+    static readonly string[] NoChange =
+    [
+        "nothing has changed", "the two scenes are the same", "there is no difference", "no change",
+        "the scenes are identical", "nothing is different", "everything stayed the same", "nothing moved or changed",
+    ];
+
     public int ImageSize { get; init; } = 128;
     /// <summary>Share of scenes with a textured (noisy) background.</summary>
     public double TexturedShare { get; init; } = 0.3;
@@ -72,7 +78,8 @@ public sealed class ProceduralPairGenerator
         {
             if (_rng.Next(2) == 0) { shiftX = _rng.Next(-2, 3); shiftY = _rng.Next(-2, 3); }
             else brightness = _rng.Next(2) == 0 ? -12 : 12;
-            captions.AddRange(["nothing has changed", "the two scenes are the same", "there is no difference"]);
+            // Three of several phrasings, so no-change references differ between pairs as real ones do.
+            captions.AddRange(NoChange.OrderBy(_ => _rng.Next()).Take(3));
         }
         else if (change == ChangeType.Multiple)
         {
@@ -157,6 +164,19 @@ public sealed class ProceduralPairGenerator
         }
     }
 
+    /// <summary>A single-image caption of a scene ("a small red circle and a large blue square"),
+    /// the material of Coupled Sample Training.</summary>
+    public static string Describe(Scene scene)
+    {
+        var parts = scene.Objects.OrderBy(o => o.Y / (scene.Size / 4)).ThenBy(o => o.X).Select(o => $"a {(o.Large ? "large" : "small")} {o.Name}").ToList();
+        return parts.Count switch
+        {
+            0 => "an empty grey scene",
+            1 => parts[0],
+            _ => string.Join(", ", parts.Take(parts.Count - 1)) + " and " + parts[^1],
+        };
+    }
+
     /// <summary>Renders the pairs as PNGs under <paramref name="folder"/>/images and writes
     /// train.jsonl and test.jsonl (every <paramref name="testEvery"/>-th pair is held out).</summary>
     public static (int Train, int Test) Write(string folder, int pairs, int seed, int imageSize = 128, int testEvery = 5)
@@ -178,6 +198,18 @@ public sealed class ProceduralPairGenerator
         var train = records.Where((_, i) => !(testEvery > 0 && i % testEvery == testEvery - 1)).ToList();
         DiffCapJsonl.Write(Path.Combine(folder, "train.jsonl"), train);
         DiffCapJsonl.Write(Path.Combine(folder, "test.jsonl"), test);
+        // Single-image captions of the training pairs' first images, in LLaVA's JSON format (stage I).
+        var singles = generated.Where((_, i) => !(testEvery > 0 && i % testEvery == testEvery - 1)).Select(p => new
+        {
+            id = p.Id,
+            image = $"images/{p.Id}_a.png",
+            conversations = new object[]
+            {
+                new { from = "human", value = "Describe the image.\n<image>" },
+                new { from = "gpt", value = Describe(p.Before) },
+            },
+        });
+        File.WriteAllText(Path.Combine(folder, "captions.json"), System.Text.Json.JsonSerializer.Serialize(singles));
         return (train.Count, test.Count);
     }
 }

@@ -17,6 +17,18 @@ public static class SafetensorsWriter
         foreach (var (name, _) in list)
             if (!names.Add(name)) throw new ArgumentException($"tensor name '{name}' appears twice");
 
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        string temp = path + ".tmp";
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            Write(stream, list, metadata);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>Writes the safetensors bytes to a stream (e.g. an entry of a model zip).</summary>
+    public static void Write(Stream stream, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var list = tensors.ToList();
         var header = new Dictionary<string, object>(StringComparer.Ordinal);
         if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
         long offset = 0;
@@ -32,22 +44,13 @@ public static class SafetensorsWriter
             offset += length;
         }
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(header);
-        // The format pads the header with spaces so the data starts 8-byte aligned.
         int padded = (json.Length + 7) / 8 * 8;
         var headerBytes = new byte[padded];
         Array.Fill(headerBytes, (byte)' ');
         json.CopyTo(headerBytes, 0);
-
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null) Directory.CreateDirectory(dir);
-        string temp = path + ".tmp";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-        {
-            stream.Write(BitConverter.GetBytes((ulong)padded));
-            stream.Write(headerBytes);
-            foreach (var (_, t) in list) WriteTensor(stream, t);
-        }
-        File.Move(temp, path, overwrite: true);
+        stream.Write(BitConverter.GetBytes((ulong)padded));
+        stream.Write(headerBytes);
+        foreach (var (_, t) in list) WriteTensor(stream, t);
     }
 
     /// <summary>Writes shards of at most <paramref name="maxShardBytes"/> (a single larger tensor

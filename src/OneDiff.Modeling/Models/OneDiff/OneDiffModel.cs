@@ -46,6 +46,9 @@ public sealed class OneDiffModel : nn.Module
         delta_projector = Projector(config.Delta.HiddenSize, config.Llm.HiddenSize);
         language_model = new LlamaForCausalLM(config.Llm);
         RegisterComponents();
+        // As Hugging Face initialises models trained from scratch (checkpoints overwrite this).
+        Modules.Initialization.HuggingFace(language_model);
+        Modules.Initialization.HuggingFace(delta_module.qformer);
         SetStage(TrainingStage.CoupledSampleTraining);
     }
 
@@ -73,28 +76,53 @@ public sealed class OneDiffModel : nn.Module
 
     ScalarType LlmType => language_model.model.embed_tokens.weight!.dtype;
 
+    /// <summary>What the frozen vision tower gives for a batch of images: the hidden states the
+    /// delta module reads (one per level) and the patch features (CLS dropped). No gradient.</summary>
+    public sealed record VisionFeatures(Tensor[] Levels, Tensor Patches) : IDisposable
+    {
+        public VisionFeatures Slice(long start, long length) =>
+            new(Levels.Select(l => l.narrow(0, start, length)).ToArray(), Patches.narrow(0, start, length));
+
+        public VisionFeatures To(Device device) => new(Levels.Select(l => l.to(device)).ToArray(), Patches.to(device));
+
+        public static VisionFeatures Stack(IReadOnlyList<VisionFeatures> items) =>
+            new(Enumerable.Range(0, items[0].Levels.Length).Select(i => torch.cat(items.Select(x => x.Levels[i]).ToArray(), 0)).ToArray(),
+                torch.cat(items.Select(x => x.Patches).ToArray(), 0));
+
+        public void Dispose() { foreach (var l in Levels) l.Dispose(); Patches.Dispose(); }
+    }
+
+    /// <summary>Runs the frozen tower on (B, 3, S, S) images; keeps only the layers OneDiff reads.</summary>
+    public VisionFeatures EncodeVision(Tensor pixels)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var keep = new HashSet<int>(Config.DeltaFeatureLayers) { Config.PatchLayerIndex };
+        using var output = vision_tower.forward(pixels, keep);
+        var levels = Config.DeltaFeatureLayers.Select(l => output.HiddenStates[l].clone().MoveToOuterDisposeScope()).ToArray();
+        var patches = output.HiddenStates[Config.PatchLayerIndex].narrow(1, 1, Config.PatchesPerImage).clone().MoveToOuterDisposeScope();
+        return new VisionFeatures(levels, patches);
+    }
+
     /// <summary>(B, visual tokens, LLM hidden): [A patches][B patches][delta tokens].</summary>
     public Tensor EncodePair(Tensor pixelsA, Tensor pixelsB)
     {
-        using var scope = torch.NewDisposeScope();
+        // Siamese: both images through the same frozen tower, as one batch.
+        using var both = EncodeVision(torch.cat([pixelsA, pixelsB], 0));
         long b = pixelsA.shape[0];
-        var keep = new HashSet<int>(Config.DeltaFeatureLayers) { Config.PatchLayerIndex };
-        Dictionary<int, Tensor> byLayer;
-        using (torch.no_grad())
-        {
-            // Siamese: both images through the same frozen tower, as one batch.
-            using var output = vision_tower.forward(torch.cat([pixelsA, pixelsB], 0), keep);
-            byLayer = keep.ToDictionary(i => i, i => output.HiddenStates[i].detach().clone());
-        }
-        var levelsA = Config.DeltaFeatureLayers.Select(l => byLayer[l].narrow(0, 0, b)).ToArray();
-        var levelsB = Config.DeltaFeatureLayers.Select(l => byLayer[l].narrow(0, b, b)).ToArray();
-        var patches = byLayer[Config.PatchLayerIndex].narrow(1, 1, Config.PatchesPerImage); // CLS dropped
-        var patchesA = patches.narrow(0, 0, b);
-        var patchesB = patches.narrow(0, b, b);
-        var delta = delta_projector.forward(delta_module.forward(levelsA, levelsB));
+        using var a = both.Slice(0, b);
+        using var bb = both.Slice(b, b);
+        return EncodePair(a, bb);
+    }
+
+    /// <summary>The visual tokens from vision features of both images (trainable part).</summary>
+    public Tensor EncodePair(VisionFeatures a, VisionFeatures b)
+    {
+        using var scope = torch.NewDisposeScope();
+        var delta = delta_projector.forward(delta_module.forward(a.Levels, b.Levels));
         Tensor patchTokens = Config.Fusion == PairFusion.Sequence
-            ? torch.cat([mm_projector.forward(patchesA), mm_projector.forward(patchesB)], 1)
-            : mm_projector.forward(torch.cat([patchesA, patchesB], -1));
+            ? torch.cat([mm_projector.forward(a.Patches), mm_projector.forward(b.Patches)], 1)
+            : mm_projector.forward(torch.cat([a.Patches, b.Patches], -1));
         return torch.cat([patchTokens, delta], 1).to(LlmType).MoveToOuterDisposeScope();
     }
 
@@ -140,8 +168,14 @@ public sealed class OneDiffModel : nn.Module
     /// whose next token is an answer token.</summary>
     public Tensor Loss(Tensor pixelsA, Tensor pixelsB, IReadOnlyList<EncodedPrompt> prompts)
     {
+        using var visual = EncodePair(pixelsA, pixelsB);
+        return Loss(visual, prompts);
+    }
+
+    /// <summary>The loss from already encoded visual tokens.</summary>
+    public Tensor Loss(Tensor visual, IReadOnlyList<EncodedPrompt> prompts)
+    {
         using var scope = torch.NewDisposeScope();
-        var visual = EncodePair(pixelsA, pixelsB);
         var (embeds, mask, labels) = BuildInputs(visual, prompts, padLeft: false);
         var positions = torch.arange(embeds.shape[1], device: embeds.device).unsqueeze(0).expand(embeds.shape[0], -1);
         var hidden = language_model.Hidden(embeds, mask, positions);
@@ -155,9 +189,16 @@ public sealed class OneDiffModel : nn.Module
     /// <summary>Generated answer ids per pair (without the prompt).</summary>
     public long[][] Generate(Tensor pixelsA, Tensor pixelsB, IReadOnlyList<EncodedPrompt> prompts, GenerationOptions options)
     {
+        using var noGrad = torch.no_grad();
+        using var visual = EncodePair(pixelsA, pixelsB);
+        return Generate(visual, prompts, options);
+    }
+
+    /// <summary>Generated answer ids from already encoded visual tokens.</summary>
+    public long[][] Generate(Tensor visual, IReadOnlyList<EncodedPrompt> prompts, GenerationOptions options)
+    {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var visual = EncodePair(pixelsA, pixelsB);
         var (embeds, mask, _) = BuildInputs(visual, prompts.Select(p => p with { Answer = [] }).ToList(), padLeft: true);
         return CaptionDecoder.Generate(language_model, embeds, mask, options);
     }

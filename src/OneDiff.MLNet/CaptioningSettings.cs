@@ -1,0 +1,28 @@
+using OneDiff.Modeling.Generation;
+
+namespace OneDiff.MLNet;
+
+/// <summary>What a <see cref="DiffCaptionTransformer"/> needs besides the weights; saved with it.</summary>
+public sealed record CaptioningSettings
+{
+    public string Image1ColumnName { get; init; } = "Image1";
+    public string Image2ColumnName { get; init; } = "Image2";
+    public string? PromptColumnName { get; init; } = "Prompt";
+    public string? TaskColumnName { get; init; } = "Task";
+    public string PredictedCaptionColumnName { get; init; } = "PredictedCaption";
+    /// <summary>The conversation template captions are generated with (the stage II one).</summary>
+    public string Template { get; init; } = "vicuna_v1";
+    /// <summary>The prompt when the data has no prompt column (or an empty prompt).</summary>
+    public string DefaultPrompt { get; init; } = "Describe the difference between the two images.";
+    public int MaxNewTokens { get; init; } = 32;
+    public int NumBeams { get; init; } = 1;
+    public int BatchSize { get; init; } = 16;
+    public bool PadToSquare { get; init; }
+    public string Device { get; init; } = "auto";
+
+    public ImagePairColumns Columns => new()
+    {
+        Image1ColumnName = Image1ColumnName, Image2ColumnName = Image2ColumnName, PromptColumnName = PromptColumnName,
+        TaskColumnName = TaskColumnName, ReferencesColumnName = null, GroupColumnName = null, IdColumnName = null,
+    };
+}

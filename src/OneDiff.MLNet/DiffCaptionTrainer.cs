@@ -1,0 +1,224 @@
+using System.Diagnostics;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using OneDiff.Data;
+using OneDiff.Data.Images;
+using OneDiff.Data.Readers;
+using OneDiff.Metrics;
+using OneDiff.Modeling.Models.OneDiff;
+using OneDiff.Modeling.Prompting;
+using OneDiff.Modeling.Tokenization;
+using OneDiff.Modeling.Training;
+using TorchSharp;
+
+namespace OneDiff.MLNet;
+
+/// <summary>
+/// Trains OneDiff inside an ML.NET pipeline: stage I, Coupled Sample Training on pseudo pairs made
+/// from single-image captions (when given; only the delta module and projectors learn), then
+/// stage II, instruction tuning on image pairs with reference captions (all but the vision tower).
+/// <see cref="Fit"/> returns a <see cref="DiffCaptionTransformer"/>.
+/// </summary>
+public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
+{
+    /// <summary>Options; defaults follow the paper where it says, and docs/training.md where it does not.</summary>
+    public sealed class Options
+    {
+        public string Image1ColumnName { get; set; } = "Image1";
+        public string Image2ColumnName { get; set; } = "Image2";
+        public string ReferencesColumnName { get; set; } = "References";
+        public string? PromptColumnName { get; set; } = "Prompt";
+        public string? TaskColumnName { get; set; } = "Task";
+        public string PredictedCaptionColumnName { get; set; } = "PredictedCaption";
+
+        /// <summary>"Vicuna7B", "Qwen2_7B" or "Tiny"; the folders below replace what they hold.</summary>
+        public string Preset { get; set; } = "Vicuna7B";
+        public string? ClipFolder { get; set; }
+        public string? BertFolder { get; set; }
+        public string? LlmFolder { get; set; }
+
+        /// <summary>Single-image captions for stage I: a table with an image column (path) and a caption column.</summary>
+        public IDataView? CaptionData { get; set; }
+        public string CaptionImageColumnName { get; set; } = "Image";
+        public string CaptionColumnName { get; set; } = "Caption";
+        /// <summary>Run stage I; null: when <see cref="CaptionData"/> is given.</summary>
+        public bool? RunStageOne { get; set; }
+        public int StageOneEpochs { get; set; } = 1;
+        public int? StageOneSteps { get; set; }
+        /// <summary>Stage I learning rates (paper): projectors 1e-3, delta module 3e-4.</summary>
+        public double StageOneProjectorLearningRate { get; set; } = 1e-3;
+        public double StageOneDeltaLearningRate { get; set; } = 3e-4;
+        public int StageTwoEpochs { get; set; } = 1;
+        public int? StageTwoSteps { get; set; }
+        /// <summary>Stage II learning rate (paper): 2e-5 for every trained part.</summary>
+        public double StageTwoLearningRate { get; set; } = 2e-5;
+        public double WarmupFraction { get; set; } = 0.03;
+        public double WeightDecay { get; set; }
+        public double MaxGradNorm { get; set; } = 1.0;
+        public int BatchSize { get; set; } = 8;
+        public int GradientAccumulation { get; set; } = 1;
+        /// <summary>Longest answer in tokens; longer references are cut.</summary>
+        public int MaxAnswerTokens { get; set; } = 64;
+        public int Seed { get; set; } = 1;
+        /// <summary>auto, cpu, cuda, cuda:N (MLContext.GpuDeviceId / FallbackToCpu apply).</summary>
+        public string Device { get; set; } = "auto";
+        /// <summary>Compute the frozen vision tower's features once per image (small models, small data).</summary>
+        public bool CacheVisionFeatures { get; set; }
+        public bool PadToSquare { get; set; }
+
+        /// <summary>Scored after training (and every <see cref="ValidateEvery"/> steps) with the caption metrics.</summary>
+        public IDataView? ValidationData { get; set; }
+        public int ValidateEvery { get; set; }
+        public string? CheckpointFolder { get; set; }
+        public int CheckpointEvery { get; set; }
+        public bool Resume { get; set; }
+        /// <summary>Keep the frozen vision weights out of the saved model (referenced by ClipFolder and SHA-256).</summary>
+        public bool ExternalBaseWeights { get; set; }
+
+        public int MaxNewTokens { get; set; } = 32;
+        public int NumBeams { get; set; } = 1;
+        public CancellationToken Cancellation { get; set; }
+    }
+
+    readonly DiffCaptioningCatalog _catalog;
+    readonly Options _options;
+    public Options TrainerOptions => _options;
+    /// <summary>Stage I then stage II losses per optimizer step, of the last Fit.</summary>
+    public IReadOnlyList<double> LossHistory { get; private set; } = [];
+    /// <summary>Validation metrics of the last Fit (null without validation data).</summary>
+    public DiffCaptionMetrics? ValidationMetrics { get; private set; }
+
+    internal DiffCaptionTrainer(DiffCaptioningCatalog catalog, Options options)
+    {
+        _catalog = catalog;
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+    }
+
+    ImagePairColumns Columns => new()
+    {
+        Image1ColumnName = _options.Image1ColumnName, Image2ColumnName = _options.Image2ColumnName, ReferencesColumnName = _options.ReferencesColumnName,
+        PromptColumnName = _options.PromptColumnName, TaskColumnName = _options.TaskColumnName, GroupColumnName = null, IdColumnName = null,
+    };
+
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema) => SchemaShapes.WithTextColumn(inputSchema, _options.PredictedCaptionColumnName);
+
+    public DiffCaptionTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var o = _options;
+        ImagePairTable.Validate(input.Schema, Columns, requireReferences: true);
+        using var ch = _catalog.Host.Start("DiffCaptionTrainer");
+        var device = _catalog.ResolveDevice(o.Device);
+        torch.manual_seed(o.Seed);
+        var folders = new PretrainedFolders(o.ClipFolder, o.BertFolder, o.LlmFolder);
+        var model = OneDiffPretrained.Build(OneDiffConfig.Preset(o.Preset), folders, device.ToTorch(), device.DefaultDtype);
+        var tokenizer = OneDiffPretrained.Tokenizer(model.Config, folders);
+        byte[]? tokenizerSource = o.LlmFolder is { } llm ? TokenizerArchive.Pack(llm) : null;
+        var processor = new ClipImageProcessor(model.Config.Vision.ImageSize, o.PadToSquare);
+        ch.Info(MessageSensitivity.None, $"OneDiff {model.Config.Name} on {device.Name}: {model.parameters().Sum(p => p.numel()):N0} parameters");
+
+        var settings = new CaptioningSettings
+        {
+            Image1ColumnName = o.Image1ColumnName, Image2ColumnName = o.Image2ColumnName, PromptColumnName = o.PromptColumnName,
+            TaskColumnName = o.TaskColumnName, PredictedCaptionColumnName = o.PredictedCaptionColumnName, Template = model.Config.StageTwoTemplate,
+            MaxNewTokens = o.MaxNewTokens, NumBeams = o.NumBeams, BatchSize = Math.Max(o.BatchSize, 16), PadToSquare = o.PadToSquare, Device = o.Device,
+        };
+        var loop = new TrainingLoop(model, device.ToTorch());
+        var sw = Stopwatch.StartNew();
+        void Report(StepProgress p)
+        {
+            if (p.Step == 1 || p.Step == p.TotalSteps || p.Step % 10 == 0)
+                ch.Info(MessageSensitivity.None, $"stage {(int)p.Stage} step {p.Step}/{p.TotalSteps}: loss {p.Loss:F4}, lr {p.LearningRate:E2}, {p.SamplesPerSecond:F1} samples/s, {p.Remaining:mm\\:ss} left");
+        }
+
+        bool stageOne = o.RunStageOne ?? o.CaptionData is not null;
+        if (stageOne)
+        {
+            if (o.CaptionData is null) throw new InvalidOperationException("stage I (Coupled Sample Training) needs CaptionData: single images with captions");
+            var singles = ReadCaptions(o.CaptionData);
+            var pairs = CoupledSamples.Create(singles, o.Seed);
+            var examples = Prepare(pairs.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2))),
+                new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageOneTemplate)), processor);
+            ch.Info(MessageSensitivity.None, $"stage I: {examples.Count} coupled samples from {singles.Count} captioned images");
+            loop.Run(examples, Stage(TrainingStage.CoupledSampleTraining, o.StageOneEpochs, o.StageOneSteps, new Dictionary<string, double>
+            {
+                ["projectors"] = o.StageOneProjectorLearningRate, ["delta_module"] = o.StageOneDeltaLearningRate,
+            }), Report, o.Cancellation);
+        }
+
+        var rows = ImagePairTable.Read(input, Columns, requireReferences: true);
+        var train = Prepare(rows, new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageTwoTemplate)), processor);
+        if (train.Count == 0) throw new InvalidOperationException("the training data has no rows");
+        ch.Info(MessageSensitivity.None, $"stage II: {train.Count} examples (one per reference caption)");
+        var transformer = new DiffCaptionTransformer(model, tokenizer, tokenizerSource, settings, device)
+        {
+            ExternalVisionFolder = o.ExternalBaseWeights ? o.ClipFolder ?? throw new InvalidOperationException("ExternalBaseWeights needs ClipFolder") : null,
+        };
+        loop.Run(train, Stage(TrainingStage.InstructionTuning, o.StageTwoEpochs, o.StageTwoSteps, new Dictionary<string, double>
+        {
+            ["projectors"] = o.StageTwoLearningRate, ["delta_module"] = o.StageTwoLearningRate, ["language_model"] = o.StageTwoLearningRate,
+        }), Report, o.Cancellation, step =>
+        {
+            if (o.ValidationData is not null && o.ValidateEvery > 0 && step % o.ValidateEvery == 0) Validate(transformer, ch);
+            model.train();
+            return true;
+        });
+        LossHistory = loop.Losses.ToList();
+        if (o.ValidationData is not null) Validate(transformer, ch);
+        ch.Info(MessageSensitivity.None, $"trained in {sw.Elapsed:mm\\:ss}");
+        return transformer;
+    }
+
+    StageSettings Stage(TrainingStage stage, int epochs, int? steps, IReadOnlyDictionary<string, double> lrs) => new()
+    {
+        Stage = stage, Epochs = epochs, MaxSteps = steps, BatchSize = _options.BatchSize, GradientAccumulation = _options.GradientAccumulation,
+        LearningRates = lrs, WarmupFraction = _options.WarmupFraction, WeightDecay = _options.WeightDecay, MaxGradNorm = _options.MaxGradNorm,
+        Seed = _options.Seed, CacheVisionFeatures = _options.CacheVisionFeatures, CheckpointFolder = _options.CheckpointFolder,
+        CheckpointEvery = _options.CheckpointEvery, Resume = _options.Resume,
+    };
+
+    void Validate(DiffCaptionTransformer transformer, IChannel ch)
+    {
+        var scored = transformer.Transform(_options.ValidationData!);
+        ValidationMetrics = _catalog.Evaluate(scored, _options.ReferencesColumnName, _options.PredictedCaptionColumnName);
+        ch.Info(MessageSensitivity.None, $"validation: {ValidationMetrics}");
+    }
+
+    List<TrainingExample> Prepare(IEnumerable<ImagePairRow> rows, PromptEncoder prompts, ClipImageProcessor processor)
+    {
+        var examples = new List<TrainingExample>();
+        foreach (var pair in PairPrefetcher.PrepareAll(rows.Select(r => (r.Record, r.Image1, r.Image2)), processor, new DataReport(BadInputMode.Error)))
+            foreach (var caption in pair.Record.Captions)
+            {
+                var encoded = prompts.Encode(pair.Record.Prompt, caption);
+                if (encoded.Answer.Length > _options.MaxAnswerTokens)
+                    encoded = encoded with { Answer = encoded.Answer[..(_options.MaxAnswerTokens - 1)].Append(prompts.Tokenizer.EosId).ToArray() };
+                examples.Add(new TrainingExample(pair.Image1, pair.Image2, encoded));
+            }
+        return examples;
+    }
+
+    List<ImageCaption> ReadCaptions(IDataView data)
+    {
+        var schema = data.Schema;
+        var image = schema.GetColumnOrNull(_options.CaptionImageColumnName) ?? throw new ArgumentException($"CaptionData has no column '{_options.CaptionImageColumnName}' (image path)");
+        var caption = schema.GetColumnOrNull(_options.CaptionColumnName) ?? throw new ArgumentException($"CaptionData has no column '{_options.CaptionColumnName}' (caption)");
+        if (image.Type is not TextDataViewType) throw new ArgumentException($"CaptionData column '{image.Name}' must be text (an image path), not {image.Type}");
+        if (caption.Type is not TextDataViewType) throw new ArgumentException($"CaptionData column '{caption.Name}' must be text, not {caption.Type}");
+        var list = new List<ImageCaption>();
+        using var cursor = data.GetRowCursor([image, caption]);
+        var gi = cursor.GetGetter<ReadOnlyMemory<char>>(image);
+        var gc = cursor.GetGetter<ReadOnlyMemory<char>>(caption);
+        ReadOnlyMemory<char> vi = default, vc = default;
+        long row = 0;
+        while (cursor.MoveNext())
+        {
+            gi(ref vi); gc(ref vc);
+            if (vc.Span.Trim().Length == 0) throw new InvalidOperationException($"CaptionData row {row}: column '{caption.Name}' is empty");
+            list.Add(new ImageCaption($"{row}", vi.ToString(), vc.ToString()));
+            row++;
+        }
+        return list;
+    }
+}

@@ -1,0 +1,111 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using OneDiff.Data;
+using OneDiff.Data.Images;
+using OneDiff.Modeling.Generation;
+using OneDiff.Modeling.Models.OneDiff;
+using OneDiff.Modeling.Prompting;
+using OneDiff.Modeling.Runtime;
+using OneDiff.Modeling.Tokenization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace OneDiff.MLNet;
+
+/// <summary>
+/// A fitted OneDiff model as an ML.NET transformer: adds a text column with the generated
+/// difference caption of each image pair (batched greedy or beam decoding). Works in
+/// <see cref="Transform"/>, in a PredictionEngine, after ML.NET's image transforms, and saves and
+/// loads with <c>mlContext.Model.Save/Load</c>.
+/// </summary>
+public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
+{
+    internal OneDiffModel Model { get; }
+    internal TextTokenizer Tokenizer { get; }
+    /// <summary>The tokenizer's own file (SentencePiece model or a folder archive), kept to save it; null for the embedded tiny one.</summary>
+    internal byte[]? TokenizerSource { get; }
+    public CaptioningSettings Settings { get; }
+    internal ResolvedDevice Device { get; }
+    /// <summary>Where the frozen vision weights live when they are kept out of the saved zip.</summary>
+    internal string? ExternalVisionFolder { get; init; }
+
+    readonly PromptEncoder _prompts;
+    readonly ClipImageProcessor _processor;
+
+    internal DiffCaptionTransformer(OneDiffModel model, TextTokenizer tokenizer, byte[]? tokenizerSource, CaptioningSettings settings, ResolvedDevice device)
+    {
+        Model = model;
+        Tokenizer = tokenizer;
+        TokenizerSource = tokenizerSource;
+        Settings = settings;
+        Device = device;
+        _prompts = new PromptEncoder(tokenizer, ConversationTemplate.ByName(settings.Template));
+        _processor = new ClipImageProcessor(model.Config.Vision.ImageSize, settings.PadToSquare);
+        model.eval();
+    }
+
+    public OneDiffConfig Config => Model.Config;
+
+    public bool IsRowToRowMapper => true;
+
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        ImagePairTable.Validate(inputSchema, Settings.Columns, requireReferences: false);
+        var b = new DataViewSchema.Builder();
+        b.AddColumns(inputSchema);
+        b.AddColumn(Settings.PredictedCaptionColumnName, TextDataViewType.Instance);
+        return b.ToSchema();
+    }
+
+    public IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return new CaptionedDataView(this, input, GetOutputSchema(input.Schema));
+    }
+
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new CaptionRowMapper(this, inputSchema, GetOutputSchema(inputSchema));
+
+    /// <summary>Captions of the given pairs, in order, batched.</summary>
+    public IReadOnlyList<string> Caption(IEnumerable<ImagePairRow> rows)
+    {
+        var result = new List<string>();
+        var report = new DataReport(BadInputMode.Error);
+        var batch = new List<PreparedPair>();
+        foreach (var pair in PairPrefetcher.PrepareAll(rows.Select(r => (r.Record, r.Image1, r.Image2)), _processor, report, ahead: 2 * Settings.BatchSize))
+        {
+            batch.Add(pair);
+            if (batch.Count == Settings.BatchSize) { result.AddRange(CaptionBatch(batch)); batch.Clear(); }
+        }
+        if (batch.Count > 0) result.AddRange(CaptionBatch(batch));
+        return result;
+    }
+
+    /// <summary>The caption of one pair of image files (the CLI's <c>onediff caption</c>).</summary>
+    public string Caption(string image1, string image2, string? prompt = null)
+    {
+        var record = new DiffCapRecord("pair", image1, image2, prompt ?? Settings.DefaultPrompt, [], "diffcap");
+        return Caption([new ImagePairRow(record, ImageInput.FromPath(image1), ImageInput.FromPath(image2))])[0];
+    }
+
+    IEnumerable<string> CaptionBatch(List<PreparedPair> batch)
+    {
+        using var scope = torch.NewDisposeScope();
+        int side = Config.Vision.ImageSize;
+        Tensor Pixels(Func<PreparedPair, float[]> pick)
+        {
+            var flat = new float[batch.Count * 3 * side * side];
+            for (int i = 0; i < batch.Count; i++) Array.Copy(pick(batch[i]), 0, flat, i * 3 * side * side, 3 * side * side);
+            return torch.tensor(flat, [batch.Count, 3, side, side]).to(Model.vision_tower.embeddings.patch_embedding.weight!.dtype, Device.ToTorch());
+        }
+        var prompts = batch.Select(p => _prompts.Encode(string.IsNullOrWhiteSpace(p.Record.Prompt) ? Settings.DefaultPrompt : p.Record.Prompt, null)).ToList();
+        var options = new GenerationOptions
+        {
+            MaxNewTokens = Settings.MaxNewTokens, NumBeams = Settings.NumBeams, EosTokenIds = [Tokenizer.EosId], PadTokenId = Tokenizer.PadId,
+        };
+        var ids = Model.Generate(Pixels(p => p.Image1), Pixels(p => p.Image2), prompts, options);
+        return ids.Select(row => Tokenizer.Decode(row.Where(t => t != Tokenizer.EosId && t != Tokenizer.PadId).Select(t => (int)t)).Trim()).ToList();
+    }
+
+    public void Dispose() => Model.Dispose();
+}

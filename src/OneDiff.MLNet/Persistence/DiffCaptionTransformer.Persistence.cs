@@ -1,0 +1,141 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.ML;
+using Microsoft.ML.Runtime;
+using OneDiff.MLNet;
+using OneDiff.Modeling.Checkpoints;
+using OneDiff.Modeling.Models.OneDiff;
+using OneDiff.Modeling.Runtime;
+using OneDiff.Modeling.Tokenization;
+using TorchSharp;
+
+// ML.NET finds the loader of a saved DiffCaptionTransformer through this attribute, by signature.
+[assembly: LoadableClass(typeof(DiffCaptionTransformer), null, typeof(SignatureLoadModel), "OneDiff difference caption transformer", DiffCaptionTransformer.LoaderSignature)]
+
+namespace OneDiff.MLNet;
+
+/// <summary>
+/// Save and load inside ML.NET's model zip, the one place that uses ML.NET internals (compiled
+/// against publicized references, Persistence/Publicize.targets). Layout of the model entry: a
+/// format version, the settings and OneDiff config as JSON, the tokenizer, and the weights as a
+/// safetensors stream; with external base weights, the frozen vision tower is referenced by folder
+/// and SHA-256 instead of stored.
+/// </summary>
+public sealed partial class DiffCaptionTransformer : ICanSaveModel
+{
+    internal const string LoaderSignature = "OneDiffCaptionXf"; // ML.NET allows at most 24 characters
+    const int FormatVersion = 1;
+    const string WeightsStream = "OneDiffWeights.safetensors";
+
+    static VersionInfo GetVersionInfo() => new(
+        modelSignature: "ONEDIFFC", verWrittenCur: 0x00010001, verReadableCur: 0x00010001, verWeCanReadBack: 0x00010001,
+        loaderSignature: LoaderSignature, loaderAssemblyName: typeof(DiffCaptionTransformer).Assembly.FullName);
+
+    sealed record Header(int FormatVersion, string Settings, string Config, string TokenizerKind, string? ExternalVisionFolder, Dictionary<string, string>? ExternalVisionSha256);
+
+    void ICanSaveModel.Save(ModelSaveContext ctx)
+    {
+        ctx.CheckAtModel();
+        ctx.SetVersionInfo(GetVersionInfo());
+        Dictionary<string, string>? hashes = ExternalVisionFolder is { } folder ? HashWeights(folder) : null;
+        var header = new Header(FormatVersion, JsonSerializer.Serialize(Settings), Model.Config.ToJson(),
+            TokenizerSource is null ? "tiny" : "sentencepiece-or-archive", ExternalVisionFolder, hashes);
+        ctx.Writer.Write(JsonSerializer.Serialize(header));
+        ctx.Writer.Write(TokenizerSource?.Length ?? 0);
+        if (TokenizerSource is not null) ctx.Writer.Write(TokenizerSource);
+        var tensors = Model.state_dict()
+            .Where(kv => ExternalVisionFolder is null || !kv.Key.StartsWith("vision_tower.", StringComparison.Ordinal))
+            .Where(kv => !(Model.Config.Llm.TieWordEmbeddings && kv.Key == "language_model.lm_head.weight"))
+            .ToList();
+        ctx.SaveBinaryStream(WeightsStream, w =>
+        {
+            using var buffer = new MemoryStream();
+            SafetensorsWriter.Write(buffer, tensors);
+            w.Write(buffer.Length);
+            w.Write(SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
+            w.Flush();
+            buffer.Position = 0;
+            buffer.CopyTo(w.BaseStream);
+        });
+    }
+
+    // Called by ML.NET (SignatureLoadModel) in mlContext.Model.Load.
+    static DiffCaptionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        ctx.CheckAtModel(GetVersionInfo());
+        Header header;
+        try { header = JsonSerializer.Deserialize<Header>(ctx.Reader.ReadString()) ?? throw new InvalidDataException("empty header"); }
+        catch (JsonException e) { throw new InvalidDataException($"OneDiff model: the header is not readable ({e.Message})"); }
+        if (header.FormatVersion > FormatVersion)
+            throw new InvalidDataException($"OneDiff model: format version {header.FormatVersion} is newer than this library reads ({FormatVersion}); update OneDiff.MLNet");
+        var settings = JsonSerializer.Deserialize<CaptioningSettings>(header.Settings)!;
+        var config = OneDiffConfig.FromJson(header.Config);
+        int tokLength = ctx.Reader.ReadInt32();
+        byte[]? tokenizerSource = tokLength > 0 ? ctx.Reader.ReadBytes(tokLength) : null;
+        if (tokenizerSource is not null && tokenizerSource.Length != tokLength)
+            throw new InvalidDataException($"OneDiff model: the tokenizer is truncated ({tokenizerSource.Length} of {tokLength} bytes)");
+        var tokenizer = tokenizerSource is null ? TextTokenizer.Tiny() : TokenizerArchive.Read(tokenizerSource);
+
+        var device = env is MLContext ml
+            ? DeviceSelector.Resolve(settings.Device, ml.GpuDeviceId, ml.FallbackToCpu)
+            : DeviceSelector.Resolve(settings.Device);
+        var folders = header.ExternalVisionFolder is { } vf ? new PretrainedFolders(Clip: vf) : null;
+        if (folders is not null) CheckHashes(header.ExternalVisionFolder!, header.ExternalVisionSha256 ?? []);
+        var model = OneDiffPretrained.Build(config, folders, device.ToTorch(), device.DefaultDtype);
+
+        string temp = Path.Combine(Path.GetTempPath(), $"onediff-load-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            bool found = ctx.TryLoadBinaryStream(WeightsStream, r =>
+            {
+                long length = r.ReadInt64();
+                byte[] expectedHash = r.ReadBytes(32);
+                using (var file = File.Create(temp))
+                {
+                    CopyExactly(r.BaseStream, file, length);
+                }
+                byte[] actual;
+                using (var file = File.OpenRead(temp)) actual = SHA256.HashData(file);
+                if (!actual.AsSpan().SequenceEqual(expectedHash))
+                    throw new InvalidDataException("OneDiff model: the weights stream is corrupt (SHA-256 mismatch)");
+            });
+            if (!found) throw new InvalidDataException($"OneDiff model: the zip has no '{WeightsStream}' entry");
+            using var checkpoint = SafetensorsCheckpoint.Open(temp);
+            checkpoint.LoadInto(model, strict: true, name =>
+                (header.ExternalVisionFolder is not null && name.StartsWith("vision_tower.", StringComparison.Ordinal))
+                || (config.Llm.TieWordEmbeddings && name == "language_model.lm_head.weight") ? null : name);
+            model.language_model.TieWeights();
+        }
+        finally { File.Delete(temp); }
+        return new DiffCaptionTransformer(model, tokenizer, tokenizerSource, settings, device) { ExternalVisionFolder = header.ExternalVisionFolder };
+    }
+
+    static void CopyExactly(Stream from, Stream to, long length)
+    {
+        var buffer = new byte[1 << 20];
+        long left = length;
+        while (left > 0)
+        {
+            int read = from.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+            if (read <= 0) throw new InvalidDataException($"OneDiff model: the weights stream is truncated ({length - left} of {length} bytes)");
+            to.Write(buffer, 0, read);
+            left -= read;
+        }
+    }
+
+    static Dictionary<string, string> HashWeights(string folder) =>
+        Directory.GetFiles(folder, "*.safetensors").Order(StringComparer.Ordinal)
+            .ToDictionary(f => Path.GetFileName(f), f => { using var s = File.OpenRead(f); return Convert.ToHexString(SHA256.HashData(s)); });
+
+    static void CheckHashes(string folder, Dictionary<string, string> expected)
+    {
+        foreach (var (file, hash) in expected)
+        {
+            string path = Path.Combine(folder, file);
+            if (!File.Exists(path)) throw new FileNotFoundException($"OneDiff model: external base weights {path} are missing", path);
+            using var s = File.OpenRead(path);
+            if (!string.Equals(Convert.ToHexString(SHA256.HashData(s)), hash, StringComparison.OrdinalIgnoreCase))
+                throw new InvalidDataException($"OneDiff model: external base weights {path} differ from the ones it was saved with (SHA-256 mismatch)");
+        }
+    }
+}

@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using OneDiff.Modeling.Checkpoints;
+using OneDiff.Modeling.Models.OneDiff;
+using OneDiff.Modeling.Prompting;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace OneDiff.Modeling.Training;
+
+/// <summary>One training pair: both images preprocessed ((3, S, S) floats) and the encoded prompt with its answer.</summary>
+public sealed record TrainingExample(float[] Image1, float[] Image2, EncodedPrompt Prompt);
+
+/// <summary>How one stage trains.</summary>
+public sealed record StageSettings
+{
+    public required TrainingStage Stage { get; init; }
+    public int Epochs { get; init; } = 1;
+    /// <summary>Optimizer steps; overrides <see cref="Epochs"/> when set.</summary>
+    public int? MaxSteps { get; init; }
+    public int BatchSize { get; init; } = 8;
+    public int GradientAccumulation { get; init; } = 1;
+    /// <summary>Learning rate per parameter group: "delta_module", "projectors", "language_model".</summary>
+    public required IReadOnlyDictionary<string, double> LearningRates { get; init; }
+    public double WarmupFraction { get; init; } = 0.03;
+    public double WeightDecay { get; init; }
+    public double MaxGradNorm { get; init; } = 1.0;
+    public int Seed { get; init; } = 1;
+    /// <summary>Compute the frozen tower's features once per image and reuse them every epoch.</summary>
+    public bool CacheVisionFeatures { get; init; }
+    /// <summary>Write a checkpoint every N optimizer steps (0: never) into this folder.</summary>
+    public string? CheckpointFolder { get; init; }
+    public int CheckpointEvery { get; init; }
+    /// <summary>Resume from the latest checkpoint of <see cref="CheckpointFolder"/> if there is one.</summary>
+    public bool Resume { get; init; }
+}
+
+/// <summary>Progress of a step, for the caller's log.</summary>
+public sealed record StepProgress(TrainingStage Stage, long Step, long TotalSteps, double Loss, double LearningRate, double SamplesPerSecond, TimeSpan Remaining);
+
+/// <summary>
+/// Trains a <see cref="OneDiffModel"/> for one stage: shuffled batches (seeded per epoch), the loss
+/// on answer tokens, gradient accumulation and clipping, AdamW with a warm-up + cosine schedule per
+/// parameter group, checkpoints that resume to the same loss curve, and cancellation between steps.
+/// </summary>
+public sealed class TrainingLoop
+{
+    readonly OneDiffModel _model;
+    readonly Device _device;
+    public List<double> Losses { get; } = [];
+
+    public TrainingLoop(OneDiffModel model, Device device) { _model = model; _device = device; }
+
+    public void Run(IReadOnlyList<TrainingExample> examples, StageSettings s, Action<StepProgress>? progress = null, CancellationToken cancel = default, Func<long, bool>? afterStep = null)
+    {
+        if (examples.Count == 0) throw new ArgumentException("there are no training examples", nameof(examples));
+        _model.SetStage(s.Stage);
+        _model.train();
+        int side = _model.Config.Vision.ImageSize;
+        int batchesPerEpoch = (examples.Count + s.BatchSize - 1) / s.BatchSize;
+        long stepsPerEpoch = Math.Max(1, batchesPerEpoch / s.GradientAccumulation);
+        long totalSteps = s.MaxSteps ?? stepsPerEpoch * s.Epochs;
+        var named = _model.named_parameters().GroupBy(p => p.parameter.Handle).ToDictionary(g => g.Key, g => g.First().name);
+        var groups = _model.TrainableParameters().GroupBy(t => t.Group).Select(g =>
+            new AdamW.Group(g.Key, s.LearningRates.TryGetValue(g.Key, out var lr) ? lr : throw new ArgumentException($"no learning rate for parameter group '{g.Key}'"),
+                g.Select(t => (named[t.Parameter.Handle], t.Parameter)).ToList())).ToList();
+        using var optimizer = new AdamW(groups) { WeightDecay = s.WeightDecay };
+        var trainable = groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
+
+        long step = 0;
+        if (s.Resume && s.CheckpointFolder is { } folder && LatestCheckpoint(folder, s.Stage) is { } latest)
+        {
+            step = LoadCheckpoint(latest, optimizer);
+            _model.SetStage(s.Stage);
+        }
+
+        var cache = new Dictionary<int, OneDiffModel.VisionFeatures>();
+        try
+        {
+            var sw = Stopwatch.StartNew();
+            long startStep = step;
+            while (step < totalSteps)
+            {
+                long epoch = step / stepsPerEpoch;
+                var order = Enumerable.Range(0, examples.Count).OrderBy(_ => 0).ToArray();
+                new Random(s.Seed * 100_003 + (int)epoch).Shuffle(order);
+                long firstStep = epoch * stepsPerEpoch;
+                for (long local = step - firstStep; local < stepsPerEpoch && step < totalSteps; local++)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    double lossSum = 0;
+                    for (int micro = 0; micro < s.GradientAccumulation; micro++)
+                    {
+                        int batchIndex = (int)(local * s.GradientAccumulation + micro);
+                        var ids = order.Skip(batchIndex * s.BatchSize).Take(s.BatchSize).ToArray();
+                        if (ids.Length == 0) continue;
+                        using var scope = torch.NewDisposeScope();
+                        var visual = Visual(examples, ids, side, s.CacheVisionFeatures, cache);
+                        var loss = _model.Loss(visual, ids.Select(i => examples[i].Prompt).ToList()) / s.GradientAccumulation;
+                        loss.backward();
+                        lossSum += loss.item<float>();
+                    }
+                    if (s.MaxGradNorm > 0) nn.utils.clip_grad_norm_(trainable, s.MaxGradNorm);
+                    double scale = LearningRateSchedule.Scale(step, totalSteps, s.WarmupFraction);
+                    optimizer.Update(scale);
+                    optimizer.ZeroGrad();
+                    step++;
+                    Losses.Add(lossSum);
+                    double rate = (step - startStep) * s.BatchSize * s.GradientAccumulation / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
+                    var remaining = TimeSpan.FromSeconds((totalSteps - step) * s.BatchSize * s.GradientAccumulation / Math.Max(1e-9, rate));
+                    progress?.Invoke(new StepProgress(s.Stage, step, totalSteps, lossSum, groups.Max(g => g.LearningRate) * scale, rate, remaining));
+                    if (s.CheckpointFolder is { } dir && s.CheckpointEvery > 0 && step % s.CheckpointEvery == 0) SaveCheckpoint(dir, s.Stage, step, optimizer);
+                    if (afterStep?.Invoke(step) == false) return;
+                }
+            }
+        }
+        finally
+        {
+            foreach (var f in cache.Values) f.Dispose();
+            _model.eval();
+        }
+    }
+
+    Tensor Visual(IReadOnlyList<TrainingExample> examples, int[] ids, int side, bool useCache, Dictionary<int, OneDiffModel.VisionFeatures> cache)
+    {
+        if (!useCache)
+        {
+            var a = Pixels(ids.Select(i => examples[i].Image1), side);
+            var b = Pixels(ids.Select(i => examples[i].Image2), side);
+            return _model.EncodePair(a, b);
+        }
+        var missing = ids.Where(i => !cache.ContainsKey(i)).ToArray();
+        if (missing.Length > 0)
+        {
+            using var scope = torch.NewDisposeScope();
+            var both = _model.EncodeVision(torch.cat([Pixels(missing.Select(i => examples[i].Image1), side), Pixels(missing.Select(i => examples[i].Image2), side)], 0));
+            for (int k = 0; k < missing.Length; k++)
+            {
+                var a = both.Slice(k, 1);
+                var b = both.Slice(missing.Length + k, 1);
+                // Cached as (2, ...): row 0 image 1, row 1 image 2; kept beyond this scope.
+                var pair = OneDiffModel.VisionFeatures.Stack([a, b]);
+                foreach (var l in pair.Levels) l.DetachFromDisposeScope();
+                pair.Patches.DetachFromDisposeScope();
+                cache[missing[k]] = pair;
+            }
+        }
+        var first = OneDiffModel.VisionFeatures.Stack(ids.Select(i => cache[i].Slice(0, 1)).ToList());
+        var second = OneDiffModel.VisionFeatures.Stack(ids.Select(i => cache[i].Slice(1, 1)).ToList());
+        return _model.EncodePair(first, second);
+    }
+
+    Tensor Pixels(IEnumerable<float[]> images, int side)
+    {
+        var list = images.ToList();
+        var flat = new float[list.Count * 3 * side * side];
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (list[i].Length != 3 * side * side) throw new ArgumentException($"an image has {list[i].Length} values; the model takes (3, {side}, {side})");
+            Array.Copy(list[i], 0, flat, i * 3 * side * side, list[i].Length);
+        }
+        return torch.tensor(flat, [list.Count, 3, side, side]).to(_model.vision_tower.embeddings.patch_embedding.weight!.dtype, _device);
+    }
+
+    static string StageName(TrainingStage stage) => stage == TrainingStage.CoupledSampleTraining ? "stage1" : "stage2";
+
+    void SaveCheckpoint(string folder, TrainingStage stage, long step, AdamW optimizer)
+    {
+        string dir = Path.Combine(folder, $"{StageName(stage)}-step{step:D8}");
+        Directory.CreateDirectory(dir);
+        var trainable = _model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)).ToList();
+        SafetensorsWriter.Save(Path.Combine(dir, "trainable.safetensors"), trainable);
+        optimizer.Save(Path.Combine(dir, "optimizer.safetensors"));
+        File.WriteAllText(Path.Combine(dir, "state.json"), JsonSerializer.Serialize(new { stage = StageName(stage), step, losses = Losses }));
+    }
+
+    static string? LatestCheckpoint(string folder, TrainingStage stage) =>
+        Directory.Exists(folder) ? Directory.GetDirectories(folder, $"{StageName(stage)}-step*").Order(StringComparer.Ordinal).LastOrDefault() : null;
+
+    long LoadCheckpoint(string dir, AdamW optimizer)
+    {
+        using (var ck = SafetensorsCheckpoint.Open(Path.Combine(dir, "trainable.safetensors")))
+            ck.LoadInto(_model, strict: false, n => ck.Contains(n) ? n : null);
+        optimizer.Load(Path.Combine(dir, "optimizer.safetensors"));
+        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "state.json")));
+        Losses.Clear();
+        Losses.AddRange(state.RootElement.GetProperty("losses").EnumerateArray().Select(x => x.GetDouble()));
+        return state.RootElement.GetProperty("step").GetInt64();
+    }
+}
