@@ -37,15 +37,16 @@ var trainer = catalog.Trainers.OneDiff(new DiffCaptionTrainer.Options
 {
     Preset = "Tiny",
     CaptionData = singles,
-    StageOneSteps = int.Parse(ArgValue(args, "--stage1-steps") ?? "60"),
+    StageOneSteps = int.Parse(ArgValue(args, "--stage1-steps") ?? "20"),
     StageOneProjectorLearningRate = 2e-3,
     StageOneDeltaLearningRate = 1e-3,
-    StageTwoEpochs = int.Parse(ArgValue(args, "--epochs") ?? "6"),
-    StageTwoLearningRate = double.Parse(ArgValue(args, "--lr") ?? "1e-3", System.Globalization.CultureInfo.InvariantCulture),
-    BatchSize = int.Parse(ArgValue(args, "--batch") ?? "48"),
+    StageTwoEpochs = int.Parse(ArgValue(args, "--epochs") ?? "10"),
+    StageTwoLearningRate = double.Parse(ArgValue(args, "--lr") ?? "3e-3", System.Globalization.CultureInfo.InvariantCulture),
+    StageTwoLanguageModelLearningRate = double.Parse(ArgValue(args, "--llm-lr") ?? "5e-4", System.Globalization.CultureInfo.InvariantCulture),
+    BatchSize = int.Parse(ArgValue(args, "--batch") ?? "16"),
     WarmupFraction = 0.05,
     CacheVisionFeatures = true,
-    MaxNewTokens = 24,
+    MaxNewTokens = 40,
     Device = ArgValue(args, "--device") ?? "auto",
 });
 var model = trainer.Fit(train);

@@ -7,4 +7,6 @@ root.Subcommands.Add(CheckpointCommand.Create());
 root.Subcommands.Add(EvaluateCommand.Create());
 root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(DataCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(CaptionCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -53,6 +53,8 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         public int? StageTwoSteps { get; set; }
         /// <summary>Stage II learning rate (paper): 2e-5 for every trained part.</summary>
         public double StageTwoLearningRate { get; set; } = 2e-5;
+        /// <summary>Stage II learning rate of the LLM alone; null: <see cref="StageTwoLearningRate"/>.</summary>
+        public double? StageTwoLanguageModelLearningRate { get; set; }
         public double WarmupFraction { get; set; } = 0.03;
         public double WeightDecay { get; set; }
         public double MaxGradNorm { get; set; } = 1.0;
@@ -157,7 +159,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         };
         loop.Run(train, Stage(TrainingStage.InstructionTuning, o.StageTwoEpochs, o.StageTwoSteps, new Dictionary<string, double>
         {
-            ["projectors"] = o.StageTwoLearningRate, ["delta_module"] = o.StageTwoLearningRate, ["language_model"] = o.StageTwoLearningRate,
+            ["projectors"] = o.StageTwoLearningRate, ["delta_module"] = o.StageTwoLearningRate, ["language_model"] = o.StageTwoLanguageModelLearningRate ?? o.StageTwoLearningRate,
         }), Report, o.Cancellation, step =>
         {
             if (o.ValidationData is not null && o.ValidateEvery > 0 && step % o.ValidateEvery == 0) Validate(transformer, ch);

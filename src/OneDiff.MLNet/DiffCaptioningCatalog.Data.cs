@@ -41,3 +41,31 @@ public sealed partial class DiffCaptioningCatalog
         return Context.Data.LoadFromEnumerable(captions.Select(c => new CaptionRow { Image = c.Image, Caption = c.Caption }).ToList());
     }
 }
+
+public sealed partial class DiffCaptioningCatalog
+{
+    /// <summary>
+    /// Loads a saved OneDiff model (plain <c>mlContext.Model.Load</c> works too); this adds clear
+    /// errors for a missing, truncated or foreign file, and finds the transformer inside a chain.
+    /// </summary>
+    public static DiffCaptionTransformer LoadTransformer(MLContext ml, string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"model file not found: {path}", path);
+        ITransformer loaded;
+        try { loaded = ml.Model.Load(path, out _); }
+        catch (Exception e) when (e is InvalidDataException or FormatException or IOException or InvalidOperationException or ArgumentException
+                                   or System.Reflection.TargetInvocationException)
+        {
+            var inner = e is System.Reflection.TargetInvocationException { InnerException: { } i } ? i : e;
+            throw new InvalidDataException($"{path}: not a readable ML.NET model with a OneDiff transformer ({inner.Message})", inner);
+        }
+        return Find(loaded) ?? throw new InvalidDataException($"{path}: the model holds no OneDiff caption transformer");
+    }
+
+    static DiffCaptionTransformer? Find(ITransformer t) => t switch
+    {
+        DiffCaptionTransformer d => d,
+        IEnumerable<ITransformer> chain => chain.Select(Find).FirstOrDefault(x => x is not null),
+        _ => null,
+    };
+}

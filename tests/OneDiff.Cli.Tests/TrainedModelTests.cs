@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using OneDiff.Cli.Commands;
+using OneDiff.Data.Formats;
+using OneDiff.Data.Synthetic;
+using OneDiff.MLNet;
+using OneDiff.Tests.Common;
+using Xunit;
+
+namespace OneDiff.Cli.Tests;
+
+/// <summary>Trains a Tiny model once on 8 procedural pairs (one reference each) and checks it.</summary>
+public sealed class OverfitFixture
+{
+    public string Folder { get; }
+    public MLContext Ml { get; } = new(seed: 1);
+    public IDataView Data { get; }
+    public DiffCaptionTransformer Model { get; }
+    public DiffCaptionTrainer Trainer { get; }
+    public List<(string A, string B, string Caption)> Pairs { get; }
+
+    public OverfitFixture()
+    {
+        Folder = TestPaths.NewTempDir("overfit");
+        ProceduralPairGenerator.Write(Folder, 8, seed: 21, imageSize: 64, testEvery: 0);
+        var records = DiffCapJsonl.Read(Path.Combine(Folder, "train.jsonl")).Select(r => r with { Captions = [r.Captions[0]] }).ToList();
+        Pairs = records.Select(r => (r.Image1, r.Image2, r.Captions[0])).ToList();
+        var catalog = Ml.DiffCaptioning();
+        Data = catalog.LoadImagePairs(records);
+        Trainer = catalog.Trainers.OneDiff(new DiffCaptionTrainer.Options
+        {
+            Preset = "Tiny", StageTwoSteps = 220, BatchSize = 8, StageTwoLearningRate = 3e-3, WarmupFraction = 0.05,
+            CacheVisionFeatures = true, MaxNewTokens = 40, Device = "cpu", Seed = 4,
+        });
+        Model = Trainer.Fit(Data);
+    }
+}
+
+public class TrainedModelTests(OverfitFixture f) : IClassFixture<OverfitFixture>
+{
+    sealed class Row
+    {
+        public string Image1 { get; set; } = "";
+        public string Image2 { get; set; } = "";
+        public string PredictedCaption { get; set; } = "";
+    }
+
+    [Fact]
+    public void ATinyModelOverfitsEightPairs()
+    {
+        Assert.True(f.Trainer.LossHistory[^1] < 0.05, $"final training loss {f.Trainer.LossHistory[^1]}");
+        var captions = f.Ml.Data.CreateEnumerable<Row>(f.Model.Transform(f.Data), reuseRowObject: false).Select(r => r.PredictedCaption).ToList();
+        Assert.Equal(f.Pairs.Select(p => p.Caption), captions);
+    }
+
+    [Fact]
+    public void PredictionEngineAgreesWithTransform()
+    {
+        var engine = f.Ml.Model.CreatePredictionEngine<Row, Row>(f.Model);
+        var viaTransform = f.Ml.Data.CreateEnumerable<Row>(f.Model.Transform(f.Data), reuseRowObject: false).ToList();
+        for (int i = 0; i < 3; i++)
+        {
+            var p = engine.Predict(new Row { Image1 = f.Pairs[i].A, Image2 = f.Pairs[i].B });
+            Assert.Equal(viaTransform[i].PredictedCaption, p.PredictedCaption);
+        }
+    }
+
+    [Fact]
+    public void SaveThenLoadInAFreshProcessGivesIdenticalCaptions()
+    {
+        string zip = Path.Combine(f.Folder, "model.zip");
+        f.Ml.Model.Save(f.Model, f.Data.Schema, zip);
+        string cli = typeof(CaptionCommand).Assembly.Location;
+        for (int i = 0; i < 2; i++)
+        {
+            var psi = new ProcessStartInfo("dotnet", ["exec", cli, "caption", "--model", zip, "--before", f.Pairs[i].A, "--after", f.Pairs[i].B])
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true,
+            };
+            using var p = Process.Start(psi)!;
+            string output = p.StandardOutput.ReadToEnd().Trim();
+            string err = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            Assert.True(p.ExitCode == 0, err);
+            Assert.Equal(f.Model.Caption(f.Pairs[i].A, f.Pairs[i].B), output);
+        }
+        // And plain ML.NET loading in this process.
+        var loaded = f.Ml.Model.Load(zip, out var schema);
+        var reloaded = f.Ml.Data.CreateEnumerable<Row>(loaded.Transform(f.Data), reuseRowObject: false).Select(r => r.PredictedCaption);
+        Assert.Equal(f.Pairs.Select(p => p.Caption), reloaded);
+        Assert.NotNull(schema.GetColumnOrNull("Image1"));
+    }
+
+    [Fact]
+    public void ACorruptOrForeignModelFileIsAClearError()
+    {
+        string zip = Path.Combine(f.Folder, "for-corruption.zip");
+        f.Ml.Model.Save(f.Model, f.Data.Schema, zip);
+        var bytes = File.ReadAllBytes(zip);
+        string truncated = Path.Combine(f.Folder, "truncated.zip");
+        File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
+        var e = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(f.Ml, truncated));
+        Assert.Contains("truncated.zip", e.Message);
+        string foreign = Path.Combine(f.Folder, "foreign.zip");
+        using (var z = System.IO.Compression.ZipFile.Open(foreign, System.IO.Compression.ZipArchiveMode.Create)) z.CreateEntry("hello.txt");
+        var e2 = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(f.Ml, foreign));
+        Assert.Contains("foreign.zip", e2.Message);
+        var (code, _, err) = CliRunner.Run(CaptionCommand.Create(), "--model", truncated, "--before", f.Pairs[0].A, "--after", f.Pairs[0].B);
+        Assert.Equal(1, code);
+        Assert.Contains("truncated.zip", err);
+    }
+
+    [Fact]
+    public void WrongColumnsAndEmptyDataAreClearErrors()
+    {
+        var trainer = f.Ml.DiffCaptioning().Trainers.OneDiff(new DiffCaptionTrainer.Options { Preset = "Tiny", Device = "cpu" });
+        var numbers = f.Ml.Data.LoadFromEnumerable(new[] { new { Image1 = 1f, Image2 = "b", References = "x" } });
+        Assert.Contains("'Image1'", Assert.Throws<ArgumentException>(() => trainer.Fit(numbers)).Message);
+        var noRefs = f.Ml.Data.LoadFromEnumerable(new[] { new { Image1 = "a", Image2 = "b" } });
+        Assert.Contains("'References'", Assert.Throws<ArgumentException>(() => trainer.Fit(noRefs)).Message);
+        var empty = f.Ml.DiffCaptioning().LoadImagePairs([]);
+        Assert.Contains("no rows", Assert.Throws<InvalidOperationException>(() => trainer.Fit(empty)).Message);
+        var wrong = f.Ml.Data.LoadFromEnumerable(new[] { new { Before = "a.png", After = "b.png" } });
+        Assert.Contains("'Image1'", Assert.Throws<ArgumentException>(() => f.Model.GetOutputSchema(wrong.Schema)).Message);
+    }
+}
