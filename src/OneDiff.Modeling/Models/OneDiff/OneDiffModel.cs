@@ -49,6 +49,7 @@ public sealed class OneDiffModel : nn.Module
         // As Hugging Face initialises models trained from scratch (checkpoints overwrite this).
         Modules.Initialization.HuggingFace(language_model);
         Modules.Initialization.HuggingFace(delta_module.qformer);
+        Modules.Initialization.ClipVision(vision_tower);
         SetStage(TrainingStage.CoupledSampleTraining);
     }
 
