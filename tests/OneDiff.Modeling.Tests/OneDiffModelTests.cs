@@ -146,7 +146,7 @@ public class OneDiffModelTests
         Assert.Equal(tiny.Vision, back.Vision);
         Assert.Equal(tiny.DeltaFeatureLayers, back.DeltaFeatureLayers);
         Assert.Equal(tiny.VisualTokens, back.VisualTokens);
-        var bad = tiny with { DeltaFeatureLayers = [2, 4, 9] };
+        var bad = tiny with { DeltaFeatureLayers = [1, 2, 9] };
         var e = Assert.Throws<InvalidDataException>(bad.Validate);
         Assert.Contains("9", e.Message);
     }
@@ -163,7 +163,7 @@ public class OneDiffModelTests
         var model = new OneDiffModel(config);
         using var visual = model.EncodePair(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64));
         Assert.Equal(new long[] { 1, config.VisualTokens, 128 }, visual.shape);
-        Assert.Equal(64 + 8, config.VisualTokens);
+        Assert.Equal(config.PatchesPerImage + config.NumDeltaTokens, config.VisualTokens);
     }
 }
 
