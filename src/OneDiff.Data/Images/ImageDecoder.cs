@@ -4,9 +4,9 @@ namespace OneDiff.Data.Images;
 
 /// <summary>
 /// Decodes image files to 8-bit RGB with SkiaSharp (the library under ML.NET's <c>MLImage</c>):
-/// grayscale and 16-bit images are converted, alpha is composited on white (as PIL's convert("RGB")
-/// would drop it, we keep it visible), and the EXIF orientation is applied. Every failure names the
-/// file.
+/// grayscale and 16-bit images are converted, alpha is dropped (the stored colour is kept, as PIL's
+/// <c>convert("RGB")</c> in transformers' CLIP preprocessing does), and the EXIF orientation is
+/// applied. Every failure names the file.
 /// </summary>
 public static class ImageDecoder
 {
@@ -70,10 +70,7 @@ public static class ImageDecoder
         var rgb = new byte[w * h * 3];
         for (int i = 0, j = 0; i < w * h; i++, j += 4)
         {
-            int a = rgba[j + 3];
-            if (a == 255) { rgb[i * 3] = rgba[j]; rgb[i * 3 + 1] = rgba[j + 1]; rgb[i * 3 + 2] = rgba[j + 2]; continue; }
-            // Composite on white.
-            for (int c = 0; c < 3; c++) rgb[i * 3 + c] = (byte)((rgba[j + c] * a + 255 * (255 - a) + 127) / 255);
+            rgb[i * 3] = rgba[j]; rgb[i * 3 + 1] = rgba[j + 1]; rgb[i * 3 + 2] = rgba[j + 2];
         }
         return new RgbImage(w, h, rgb);
     }

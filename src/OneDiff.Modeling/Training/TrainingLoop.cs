@@ -83,7 +83,7 @@ public sealed class TrainingLoop
             while (step < totalSteps)
             {
                 long epoch = step / stepsPerEpoch;
-                var order = Enumerable.Range(0, examples.Count).OrderBy(_ => 0).ToArray();
+                var order = Enumerable.Range(0, examples.Count).ToArray();
                 new Random(s.Seed * 100_003 + (int)epoch).Shuffle(order);
                 long firstStep = epoch * stepsPerEpoch;
                 for (long local = step - firstStep; local < stepsPerEpoch && step < totalSteps; local++)
