@@ -58,7 +58,12 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         public double WarmupFraction { get; set; } = 0.03;
         public double WeightDecay { get; set; }
         public double MaxGradNorm { get; set; } = 1.0;
+        /// <summary>Pairs (or, with <see cref="PackReferences"/> off, captions) per micro-batch.</summary>
         public int BatchSize { get; set; } = 8;
+        /// <summary>Train all reference captions of a pair in one sequence after a single copy of its
+        /// prompt and visual tokens: an epoch's loss is that of one example per caption, at about half
+        /// the compute with three references (batches then count pairs).</summary>
+        public bool PackReferences { get; set; }
         public int GradientAccumulation { get; set; } = 1;
         /// <summary>Longest answer in tokens; longer references are cut.</summary>
         public int MaxAnswerTokens { get; set; } = 64;
@@ -141,7 +146,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             var singles = ReadCaptions(o.CaptionData);
             var pairs = CoupledSamples.Create(singles, o.Seed);
             var examples = Prepare(pairs.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2))),
-                new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageOneTemplate)), processor);
+                new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageOneTemplate)), processor, pack: false);
             ch.Info(MessageSensitivity.None, $"stage I: {examples.Count} coupled samples from {singles.Count} captioned images");
             loop.Run(examples, Stage(TrainingStage.CoupledSampleTraining, o.StageOneEpochs, o.StageOneSteps, new Dictionary<string, double>
             {
@@ -150,9 +155,12 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         }
 
         var rows = ImagePairTable.Read(input, Columns, requireReferences: true);
-        var train = Prepare(rows, new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageTwoTemplate)), processor);
+        var train = Prepare(rows, new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageTwoTemplate)), processor, o.PackReferences);
         if (train.Count == 0) throw new InvalidOperationException("the training data has no rows");
-        ch.Info(MessageSensitivity.None, $"stage II: {train.Count} examples (one per reference caption)");
+        int answers = train.Sum(e => e.Prompt.Answers.Count);
+        ch.Info(MessageSensitivity.None, o.PackReferences
+            ? $"stage II: {train.Count} pairs with {answers} reference captions (each pair's captions share one sequence)"
+            : $"stage II: {answers} examples (one per reference caption)");
         var transformer = new DiffCaptionTransformer(model, tokenizer, tokenizerSource, settings, device)
         {
             ExternalVisionFolder = o.ExternalBaseWeights ? o.ClipFolder ?? throw new InvalidOperationException("ExternalBaseWeights needs ClipFolder") : null,
@@ -187,17 +195,20 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         ch.Info(MessageSensitivity.None, $"validation: {ValidationMetrics}");
     }
 
-    List<TrainingExample> Prepare(IEnumerable<ImagePairRow> rows, PromptEncoder prompts, ClipImageProcessor processor)
+    List<TrainingExample> Prepare(IEnumerable<ImagePairRow> rows, PromptEncoder prompts, ClipImageProcessor processor, bool pack)
     {
         var examples = new List<TrainingExample>();
         foreach (var pair in PairPrefetcher.PrepareAll(rows.Select(r => (r.Record, r.Image1, r.Image2)), processor, new DataReport(BadInputMode.Error)))
-            foreach (var caption in pair.Record.Captions)
+        {
+            var encoded = pair.Record.Captions.Select(caption =>
             {
-                var encoded = prompts.Encode(pair.Record.Prompt, caption);
-                if (encoded.Answer.Length > _options.MaxAnswerTokens)
-                    encoded = encoded with { Answer = encoded.Answer[..(_options.MaxAnswerTokens - 1)].Append(prompts.Tokenizer.EosId).ToArray() };
-                examples.Add(new TrainingExample(pair.Image1, pair.Image2, encoded));
-            }
+                var e = prompts.Encode(pair.Record.Prompt, caption);
+                return e.Answer.Length <= _options.MaxAnswerTokens ? e
+                    : e with { Answer = e.Answer[..(_options.MaxAnswerTokens - 1)].Append(prompts.Tokenizer.EosId).ToArray() };
+            }).ToList();
+            if (pack && encoded.Count > 0) examples.Add(new TrainingExample(pair.Image1, pair.Image2, TrainingPrompt.Pack(encoded)));
+            else examples.AddRange(encoded.Select(e => new TrainingExample(pair.Image1, pair.Image2, e)));
+        }
         return examples;
     }
 

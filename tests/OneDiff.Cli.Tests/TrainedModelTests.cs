@@ -112,6 +112,27 @@ public class TrainedModelTests(OverfitFixture f) : IClassFixture<OverfitFixture>
     }
 
     [Fact]
+    public void PackedReferencesMakeOneExamplePerPair()
+    {
+        // All three references of each of the 8 pairs: 24 examples one by one, 8 packed.
+        var records = DiffCapJsonl.Read(Path.Combine(f.Folder, "train.jsonl"));
+        Assert.All(records, r => Assert.Equal(3, r.Captions.Count));
+        var data = f.Ml.DiffCaptioning().LoadImagePairs(records);
+        int Steps(bool pack)
+        {
+            var trainer = f.Ml.DiffCaptioning().Trainers.OneDiff(new DiffCaptionTrainer.Options
+            {
+                Preset = "Tiny", StageTwoEpochs = 2, BatchSize = 4, CacheVisionFeatures = true, Device = "cpu", PackReferences = pack,
+            });
+            using var model = trainer.Fit(data);
+            Assert.All(trainer.LossHistory, l => Assert.True(double.IsFinite(l) && l > 0));
+            return trainer.LossHistory.Count;
+        }
+        Assert.Equal(2 * 24 / 4, Steps(pack: false));
+        Assert.Equal(2 * 8 / 4, Steps(pack: true));
+    }
+
+    [Fact]
     public void WrongColumnsAndEmptyDataAreClearErrors()
     {
         var trainer = f.Ml.DiffCaptioning().Trainers.OneDiff(new DiffCaptionTrainer.Options { Preset = "Tiny", Device = "cpu" });

@@ -138,6 +138,43 @@ public class OneDiffModelTests
     }
 
     [Fact]
+    public void TheLossIsThatOfTheFullCausalSequence()
+    {
+        var (model, prompts, a, b) = Tiny();
+        model.eval();
+        using var noGrad = torch.no_grad();
+        var p = prompts.Encode("What changed?", "the red car is gone");
+        using var visual = model.EncodePair(a.narrow(0, 0, 1), b.narrow(0, 0, 1));
+        // Reference: embed the whole sequence, run the LLM causally, score the answer positions.
+        long[] Ids(int[] x) => x.Select(i => (long)i).ToArray();
+        var embeds = torch.cat([model.language_model.Embed(torch.tensor(Ids(p.BeforeImage))), visual[0],
+            model.language_model.Embed(torch.tensor(Ids(p.AfterImage.Concat(p.Answer).ToArray())))], 0).unsqueeze(0);
+        var logits = model.language_model.forward(embeds)[0];
+        long answerStart = embeds.shape[1] - p.Answer.Length;
+        var expected = nn.functional.cross_entropy(logits.narrow(0, answerStart - 1, p.Answer.Length), torch.tensor(Ids(p.Answer))).item<float>();
+        Assert.Equal(expected, model.Loss(visual, [p]).item<float>(), 5);
+    }
+
+    [Fact]
+    public void PackedAnswersGiveTheLossOfTrainingThemOneByOne()
+    {
+        var (model, prompts, a, b) = Tiny();
+        model.eval();
+        using var noGrad = torch.no_grad();
+        string[] first = ["the red car is gone", "a car left", "the red car has disappeared from the street"];
+        string[] second = ["a man appeared", "someone is now standing by the door"];
+        var one = first.Select(c => prompts.Encode("What changed?", c)).ToList();
+        var two = second.Select(c => prompts.Encode("What changed?", c)).ToList();
+        using var visual = model.EncodePair(a, b);
+        // One by one: every answer its own row, the pair's visual tokens repeated.
+        var rows = torch.cat([visual[0].unsqueeze(0).expand(3, -1, -1), visual[1].unsqueeze(0).expand(2, -1, -1)], 0);
+        float separate = model.Loss(rows, one.Concat(two).ToList()).item<float>();
+        float packed = model.Loss(visual, [TrainingPrompt.Pack(one), TrainingPrompt.Pack(two)]).item<float>();
+        Assert.Equal(separate, packed, 5);
+        Assert.Throws<ArgumentException>(() => TrainingPrompt.Pack([one[0], prompts.Encode("Another prompt?", "x")]));
+    }
+
+    [Fact]
     public void ConfigRoundTripsThroughJsonAndValidates()
     {
         var tiny = OneDiffConfig.Tiny;

@@ -9,8 +9,12 @@ using static TorchSharp.torch;
 
 namespace OneDiff.Modeling.Training;
 
-/// <summary>One training pair: both images preprocessed ((3, S, S) floats) and the encoded prompt with its answer.</summary>
-public sealed record TrainingExample(float[] Image1, float[] Image2, EncodedPrompt Prompt);
+/// <summary>One training pair: both images preprocessed ((3, S, S) floats) and the encoded prompt
+/// with its answer, or with all its answers packed after one shared prefix.</summary>
+public sealed record TrainingExample(float[] Image1, float[] Image2, TrainingPrompt Prompt)
+{
+    public TrainingExample(float[] image1, float[] image2, EncodedPrompt prompt) : this(image1, image2, new TrainingPrompt(prompt)) { }
+}
 
 /// <summary>How one stage trains.</summary>
 public sealed record StageSettings

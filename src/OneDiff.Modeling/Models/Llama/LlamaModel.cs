@@ -28,7 +28,8 @@ public sealed class LlamaModel : nn.Module
     }
 
     /// <param name="inputsEmbeds">(B, T, hidden).</param>
-    /// <param name="attentionMask">(B, cached + T) 1/0 mask over everything attended, or null (all ones).</param>
+    /// <param name="attentionMask">(B, cached + T) 1/0 mask over everything attended (made causal
+    /// here), a (B, 1, T, cached + T) additive mask used as given, or null (causal).</param>
     /// <param name="positionIds">(B, T) positions, or null (cached length + 0..T-1).</param>
     /// <param name="cache">a KV cache to extend, or null.</param>
     public Tensor forward(Tensor inputsEmbeds, Tensor? attentionMask, Tensor? positionIds, KvCache? cache)
@@ -39,7 +40,8 @@ public sealed class LlamaModel : nn.Module
         positionIds ??= torch.arange(past, past + t, device: inputsEmbeds.device).unsqueeze(0).expand(b, t);
         var (cos, sin) = _rotary.Compute(positionIds, inputsEmbeds.dtype);
         Tensor? mask;
-        if (attentionMask is not null) mask = Masks.Decoder(attentionMask, t, inputsEmbeds.dtype);
+        if (attentionMask is not null && attentionMask.dim() == 4) mask = attentionMask;
+        else if (attentionMask is not null) mask = Masks.Decoder(attentionMask, t, inputsEmbeds.dtype);
         else mask = Masks.Additive(Masks.CausalAllowed(t, past + t, inputsEmbeds.device), inputsEmbeds.dtype);
         var x = inputsEmbeds;
         foreach (var layer in layers) x = layer.forward(x, cos, sin, mask, cache);

@@ -173,18 +173,81 @@ public sealed class OneDiffModel : nn.Module
         return Loss(visual, prompts);
     }
 
-    /// <summary>The loss from already encoded visual tokens.</summary>
-    public Tensor Loss(Tensor visual, IReadOnlyList<EncodedPrompt> prompts)
+    /// <summary>The loss from already encoded visual tokens, one answer per pair.</summary>
+    public Tensor Loss(Tensor visual, IReadOnlyList<EncodedPrompt> prompts) =>
+        Loss(visual, prompts.Select(p => new TrainingPrompt(p)).ToList());
+
+    /// <summary>The loss from already encoded visual tokens; a pair's answers share its prefix
+    /// (<see cref="TrainingPrompt"/>) and every answer token counts once.</summary>
+    public Tensor Loss(Tensor visual, IReadOnlyList<TrainingPrompt> prompts)
     {
         using var scope = torch.NewDisposeScope();
-        var (embeds, mask, labels) = BuildInputs(visual, prompts, padLeft: false);
-        var positions = torch.arange(embeds.shape[1], device: embeds.device).unsqueeze(0).expand(embeds.shape[0], -1);
-        var hidden = language_model.Hidden(embeds, mask, positions);
-        var targets = labels.narrow(1, 1, labels.shape[1] - 1).reshape(-1);
-        var h = hidden.narrow(1, 0, hidden.shape[1] - 1).reshape(-1, hidden.shape[2]);
-        var keep = targets.ne(IgnoreIndex).nonzero().squeeze(1);
-        var logits = language_model.lm_head.forward(h.index_select(0, keep)).to(ScalarType.Float32);
-        return nn.functional.cross_entropy(logits, targets.index_select(0, keep)).MoveToOuterDisposeScope();
+        var inputs = BuildTrainingInputs(visual, prompts);
+        var hidden = language_model.Hidden(inputs.Embeds, inputs.Mask, inputs.Positions);
+        var h = hidden.reshape(-1, hidden.shape[2]).index_select(0, inputs.PredictingRows);
+        var logits = language_model.lm_head.forward(h).to(ScalarType.Float32);
+        return nn.functional.cross_entropy(logits, inputs.Targets).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>LLM inputs of a training batch, padded on the right: each row is
+    /// [before][visual][after][answer 1]...[answer k]; answers continue the prefix's positions and
+    /// attend to the prefix and to themselves only.</summary>
+    /// <returns>Embeds (B, T, hidden); Mask (B, 1, T, T) additive; Positions (B, T);
+    /// PredictingRows: the flattened (B*T) index of the hidden state that predicts each answer token;
+    /// Targets: those tokens.</returns>
+    public (Tensor Embeds, Tensor Mask, Tensor Positions, Tensor PredictingRows, Tensor Targets) BuildTrainingInputs(Tensor visual, IReadOnlyList<TrainingPrompt> prompts)
+    {
+        using var scope = torch.NewDisposeScope();
+        var device = visual.device;
+        long b = prompts.Count, v = visual.shape[1];
+        var lengths = prompts.Select(p => p.TextPrefixLength + v + p.AnswerTokens).ToArray();
+        long t = lengths.Max();
+        int pad = Config.Llm.PadTokenId ?? Config.Llm.EosTokenId ?? 0;
+        // Segment of each token: 0 the prefix, k the k-th answer, -1 padding.
+        var segments = new long[b * t];
+        var positions = new long[b * t];
+        var predicting = new List<long>();
+        var targets = new List<long>();
+        var rows = new List<Tensor>();
+        for (int i = 0; i < b; i++)
+        {
+            var p = prompts[i];
+            long prefix = p.TextPrefixLength + v, at = prefix;
+            for (long k = 0; k < prefix; k++) positions[i * t + k] = k;
+            for (int a = 0; a < p.Answers.Count; a++)
+            {
+                var answer = p.Answers[a];
+                for (int k = 0; k < answer.Length; k++)
+                {
+                    segments[i * t + at + k] = a + 1;
+                    positions[i * t + at + k] = prefix + k;
+                    // The prefix's last state predicts every answer's first token.
+                    predicting.Add(i * t + (k == 0 ? prefix - 1 : at + k - 1));
+                    targets.Add(answer[k]);
+                }
+                at += answer.Length;
+            }
+            for (long k = at; k < t; k++) { segments[i * t + k] = -1; positions[i * t + k] = k; }
+
+            var text = p.AfterImage.Concat(p.Answers.SelectMany(x => x)).Select(x => (long)x).ToArray();
+            var parts = new List<Tensor>();
+            if (p.BeforeImage.Length > 0) parts.Add(language_model.Embed(torch.tensor(p.BeforeImage.Select(x => (long)x).ToArray(), device: device)));
+            parts.Add(visual[i]);
+            if (text.Length > 0) parts.Add(language_model.Embed(torch.tensor(text, device: device)));
+            if (t > lengths[i]) parts.Add(language_model.Embed(torch.full(t - lengths[i], pad, ScalarType.Int64, device)));
+            rows.Add(torch.cat(parts.Select(x => x.to(visual.dtype)).ToArray(), 0));
+        }
+        var seg = torch.tensor(segments, device: device).view(b, t);
+        var query = seg.unsqueeze(2);
+        var key = seg.unsqueeze(1);
+        // Causal, and a key is either the prefix or the query's own answer (padding reads the prefix).
+        var allowed = Modules.Masks.CausalAllowed(t, t, device).unsqueeze(0)
+            .logical_and(key.eq(0).logical_or(key.eq(query).logical_and(key.gt(0))));
+        var mask = Modules.Masks.Additive(allowed.unsqueeze(1), visual.dtype);
+        return (torch.stack(rows, 0).MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(),
+            torch.tensor(positions, device: device).view(b, t).MoveToOuterDisposeScope(),
+            torch.tensor(predicting.ToArray(), device: device).MoveToOuterDisposeScope(),
+            torch.tensor(targets.ToArray(), device: device).MoveToOuterDisposeScope());
     }
 
     /// <summary>Generated answer ids per pair (without the prompt).</summary>

@@ -1,0 +1,28 @@
+namespace OneDiff.Modeling.Prompting;
+
+/// <summary>
+/// A prompt with one or more answers to train on. Several answers (the reference captions of one
+/// pair) go into one sequence after a single copy of the prompt and visual tokens; each answer sees
+/// that prefix and its own earlier tokens only, at the positions it would have alone, so the loss is
+/// that of training the answers one by one while the prefix is computed once.
+/// </summary>
+public sealed record TrainingPrompt(int[] BeforeImage, int[] AfterImage, IReadOnlyList<int[]> Answers)
+{
+    public TrainingPrompt(EncodedPrompt prompt) : this(prompt.BeforeImage, prompt.AfterImage, [prompt.Answer]) { }
+
+    /// <summary>Tokens of the prompt around the image, without the visual tokens.</summary>
+    public int TextPrefixLength => BeforeImage.Length + AfterImage.Length;
+
+    public int AnswerTokens => Answers.Sum(a => a.Length);
+
+    /// <summary>One prompt with every answer of the given encodings, which must share their prompt.</summary>
+    public static TrainingPrompt Pack(IReadOnlyList<EncodedPrompt> prompts)
+    {
+        if (prompts.Count == 0) throw new ArgumentException("nothing to pack", nameof(prompts));
+        var first = prompts[0];
+        foreach (var p in prompts)
+            if (!p.BeforeImage.AsSpan().SequenceEqual(first.BeforeImage) || !p.AfterImage.AsSpan().SequenceEqual(first.AfterImage))
+                throw new ArgumentException("packed answers must share one prompt", nameof(prompts));
+        return new TrainingPrompt(first.BeforeImage, first.AfterImage, prompts.Select(p => p.Answer).ToList());
+    }
+}
