@@ -27,7 +27,6 @@ public enum TrainingStage
 /// </summary>
 public sealed class OneDiffModel : nn.Module
 {
-    public const long IgnoreIndex = -100;
 
     public OneDiffConfig Config { get; }
     public readonly ClipVisionTransformer vision_tower;
@@ -127,42 +126,31 @@ public sealed class OneDiffModel : nn.Module
         return torch.cat([patchTokens, delta], 1).to(LlmType).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The LLM inputs of a batch: embeddings, attention mask and labels (answer tokens
-    /// only), padded on the right for training or on the left for generation.</summary>
-    public (Tensor Embeds, Tensor AttentionMask, Tensor Labels) BuildInputs(Tensor visual, IReadOnlyList<EncodedPrompt> prompts, bool padLeft)
+    /// <summary>The LLM inputs for generation: embeddings of [before][visual][after], padded on
+    /// the left, and the (B, T) 1/0 attention mask.</summary>
+    public (Tensor Embeds, Tensor AttentionMask) BuildGenerationInputs(Tensor visual, IReadOnlyList<EncodedPrompt> prompts)
     {
         using var scope = torch.NewDisposeScope();
         var device = visual.device;
-        long b = prompts.Count, v = visual.shape[1], hidden = visual.shape[2];
-        var lengths = prompts.Select(p => p.BeforeImage.Length + v + p.AfterImage.Length + p.Answer.Length).ToArray();
+        long b = prompts.Count, v = visual.shape[1];
+        var lengths = prompts.Select(p => p.BeforeImage.Length + v + p.AfterImage.Length).ToArray();
         long max = lengths.Max();
         int pad = Config.Llm.PadTokenId ?? Config.Llm.EosTokenId ?? 0;
         var rows = new List<Tensor>();
         var masks = new long[b * max];
-        var labels = Enumerable.Repeat(IgnoreIndex, (int)(b * max)).ToArray();
         for (int i = 0; i < b; i++)
         {
             var p = prompts[i];
             long padCount = max - lengths[i];
-            long start = padLeft ? padCount : 0;
-            var text = p.BeforeImage.Select(x => (long)x).ToArray();
-            var after = p.AfterImage.Concat(p.Answer).Select(x => (long)x).ToArray();
             var parts = new List<Tensor>();
-            var padIds = Enumerable.Repeat((long)pad, (int)padCount).ToArray();
-            if (padLeft && padCount > 0) parts.Add(language_model.Embed(torch.tensor(padIds, device: device)));
-            if (text.Length > 0) parts.Add(language_model.Embed(torch.tensor(text, device: device)));
+            if (padCount > 0) parts.Add(language_model.Embed(torch.full(padCount, pad, ScalarType.Int64, device)));
+            if (p.BeforeImage.Length > 0) parts.Add(language_model.Embed(torch.tensor(p.BeforeImage.Select(x => (long)x).ToArray(), device: device)));
             parts.Add(visual[i]);
-            if (after.Length > 0) parts.Add(language_model.Embed(torch.tensor(after, device: device)));
-            if (!padLeft && padCount > 0) parts.Add(language_model.Embed(torch.tensor(padIds, device: device)));
+            if (p.AfterImage.Length > 0) parts.Add(language_model.Embed(torch.tensor(p.AfterImage.Select(x => (long)x).ToArray(), device: device)));
             rows.Add(torch.cat(parts.Select(t => t.to(visual.dtype)).ToArray(), 0));
-            for (long k = 0; k < lengths[i]; k++) masks[i * max + start + k] = 1;
-            long answerStart = start + lengths[i] - p.Answer.Length;
-            for (int k = 0; k < p.Answer.Length; k++) labels[i * max + answerStart + k] = p.Answer[k];
+            for (long k = padCount; k < max; k++) masks[i * max + k] = 1;
         }
-        var embeds = torch.stack(rows, 0);
-        var mask = torch.tensor(masks, device: device).view(b, max);
-        var lab = torch.tensor(labels, device: device).view(b, max);
-        return (embeds.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), lab.MoveToOuterDisposeScope());
+        return (torch.stack(rows, 0).MoveToOuterDisposeScope(), torch.tensor(masks, device: device).view(b, max).MoveToOuterDisposeScope());
     }
 
     /// <summary>Mean cross-entropy (fp32) of the answer tokens. The head runs only at positions
@@ -263,7 +251,7 @@ public sealed class OneDiffModel : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var (embeds, mask, _) = BuildInputs(visual, prompts.Select(p => p with { Answer = [] }).ToList(), padLeft: true);
+        var (embeds, mask) = BuildGenerationInputs(visual, prompts);
         return CaptionDecoder.Generate(language_model, embeds, mask, options);
     }
 }
