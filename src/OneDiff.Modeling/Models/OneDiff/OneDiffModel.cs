@@ -27,7 +27,6 @@ public enum TrainingStage
 /// </summary>
 public sealed class OneDiffModel : nn.Module
 {
-
     public OneDiffConfig Config { get; }
     public readonly ClipVisionTransformer vision_tower;
     public readonly VisualDeltaModule delta_module;
