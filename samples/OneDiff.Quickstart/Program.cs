@@ -8,6 +8,7 @@ using Microsoft.ML;
 using OneDiff.Data.Synthetic;
 using OneDiff.Metrics;
 using OneDiff.MLNet;
+using OneDiff.Modeling.Models.OneDiff;
 
 var total = Stopwatch.StartNew();
 string work = ArgValue(args, "--work") ?? Path.Combine(Path.GetTempPath(), "onediff-quickstart");
@@ -46,6 +47,8 @@ var trainer = catalog.Trainers.OneDiff(new DiffCaptionTrainer.Options
     BatchSize = int.Parse(ArgValue(args, "--batch") ?? "16"),
     WarmupFraction = 0.05,
     CacheVisionFeatures = true,
+    Fusion = ArgValue(args, "--fusion") switch { null => null, "sequence" => PairFusion.Sequence, "channel" => PairFusion.ChannelConcat, var f => throw new ArgumentException($"--fusion: '{f}' is neither sequence nor channel") },
+    PackReferences = args.Contains("--pack"),
     MaxNewTokens = 40,
     Device = ArgValue(args, "--device") ?? "auto",
 });

@@ -37,6 +37,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         public string? ClipFolder { get; set; }
         public string? BertFolder { get; set; }
         public string? LlmFolder { get; set; }
+        /// <summary>How the pair's patch features enter the LLM; null: the preset's (Tiny: channel
+        /// concatenation, the others: the [A][B] sequence).</summary>
+        public PairFusion? Fusion { get; set; }
 
         /// <summary>Single-image captions for stage I: a table with an image column (path) and a caption column.</summary>
         public IDataView? CaptionData { get; set; }
@@ -119,7 +122,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         var device = _catalog.ResolveDevice(o.Device);
         torch.manual_seed(o.Seed);
         var folders = new PretrainedFolders(o.ClipFolder, o.BertFolder, o.LlmFolder);
-        var model = OneDiffPretrained.Build(OneDiffConfig.Preset(o.Preset), folders, device.ToTorch(), device.DefaultDtype);
+        var config = OneDiffConfig.Preset(o.Preset);
+        if (o.Fusion is { } fusion) config = config with { Fusion = fusion };
+        var model = OneDiffPretrained.Build(config, folders, device.ToTorch(), device.DefaultDtype);
         var tokenizer = OneDiffPretrained.Tokenizer(model.Config, folders);
         byte[]? tokenizerSource = o.LlmFolder is { } llm ? TokenizerArchive.Pack(llm) : null;
         var processor = new ClipImageProcessor(model.Config.Vision.ImageSize, o.PadToSquare);

@@ -24,12 +24,18 @@ public class TrainCommandTests
               StageTwoSteps: 3
               BatchSize: 4
               Device: cpu
+              Fusion: Sequence
+              PackReferences: true
             output: out/model.zip
             """);
         var (code, output, err) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"));
         Assert.True(code == 0, err + output);
         Assert.True(File.Exists(Path.Combine(dir, "out", "model.zip")));
         Assert.Contains("stage I", output);
+        // Enum and boolean options by name: the [A][B] sequence (Tiny's own is channel fusion; the
+        // projector is then 64 -> 128 wide, not 128 -> 128), references packed per pair.
+        Assert.Contains("904,448 parameters", output);
+        Assert.Contains("each pair's captions share one sequence", output);
         var (code2, caption, err2) = CliRunner.Run(CaptionCommand.Create(), "--model", Path.Combine(dir, "out", "model.zip"),
             "--before", Path.Combine(dir, "data", "images", "000000_a.png"), "--after", Path.Combine(dir, "data", "images", "000000_b.png"));
         Assert.True(code2 == 0, err2);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Microsoft.ML;
 using OneDiff.MLNet;
 
@@ -84,7 +85,7 @@ public static class TrainCommand
             return catalog.LoadImagePairs(records);
         }
 
-        var trainerOptions = c.Options.Deserialize<DiffCaptionTrainer.Options>(new JsonSerializerOptions { PropertyNameCaseInsensitive = true }) ?? new DiffCaptionTrainer.Options();
+        var trainerOptions = c.Options.Deserialize<DiffCaptionTrainer.Options>(new JsonSerializerOptions { PropertyNameCaseInsensitive = true, Converters = { new JsonStringEnumConverter() } }) ?? new DiffCaptionTrainer.Options();
         foreach (var folder in new[] { nameof(trainerOptions.ClipFolder), nameof(trainerOptions.BertFolder), nameof(trainerOptions.LlmFolder), nameof(trainerOptions.CheckpointFolder) })
         {
             var prop = typeof(DiffCaptionTrainer.Options).GetProperty(folder)!;
