@@ -25,8 +25,8 @@ public static class CaptionDecoder
     static Tensor Positions(Tensor mask)
     {
         using var scope = torch.NewDisposeScope();
-        var p = mask.to(ScalarType.Int64).cumsum(-1) - 1;
-        return p.masked_fill(mask.eq(0), 1).MoveToOuterDisposeScope();
+        var p = mask.to(ScalarType.Int64).cumsum(-1).sub(Scalars.Of(1L));
+        return p.masked_fill(mask.eq(Scalars.Of(0L)), Scalars.Of(1L)).MoveToOuterDisposeScope();
     }
 
     static long[][] Greedy(LlamaForCausalLM lm, Tensor prefix, Tensor mask, GenerationOptions o)
@@ -56,14 +56,14 @@ public static class CaptionDecoder
                 }
                 else
                 {
-                    var position = lastPos + step;
+                    var position = lastPos.add(Scalars.Of((long)step));
                     var attended = fullMask.narrow(1, 0, prefixLen + step);
                     logits = lm.forward(lm.Embed(next!.unsqueeze(1)), attended, position, cache);
                 }
                 var token = logits.select(1, -1).argmax(-1);
                 // Finished rows get the pad token (computed on the device; no sync needed).
                 var done = torch.tensor(finished, device: device);
-                token = token.masked_fill(done, o.PadTokenId);
+                token = token.masked_fill(done, Scalars.Of((long)o.PadTokenId));
                 using (var col = fullMask.narrow(1, prefixLen + step, 1)) col.copy_(done.logical_not().to(ScalarType.Int64).unsqueeze(1));
                 next?.Dispose();
                 next = token.MoveToOuterDisposeScope();
@@ -125,7 +125,7 @@ public static class CaptionDecoder
                 using var scope = torch.NewDisposeScope();
                 Tensor logits = step == 0
                     ? lm.forward(prefixB, maskB, Positions(maskB), cache)
-                    : lm.forward(lm.Embed(next!.unsqueeze(1)), fullMask.narrow(1, 0, prefixLen + step), lastPos + step, cache);
+                    : lm.forward(lm.Embed(next!.unsqueeze(1)), fullMask.narrow(1, 0, prefixLen + step), lastPos.add(Scalars.Of((long)step)), cache);
                 var logProbs = nn.functional.log_softmax(logits.select(1, -1).to(ScalarType.Float32), -1);
                 var scores = logProbs + torch.tensor(beamScores, device: device).unsqueeze(1);
                 long vocab = scores.shape[1];
@@ -167,7 +167,7 @@ public static class CaptionDecoder
                 using var reorder = torch.tensor(sourceRows, device: device);
                 cache.Reorder(reorder);
                 var reordered = fullMask.index_select(0, reorder);
-                using (var col = reordered.narrow(1, prefixLen + step, 1)) col.fill_(1);
+                using (var col = reordered.narrow(1, prefixLen + step, 1)) col.fill_(Scalars.Of(1L));
                 fullMask.Dispose();
                 fullMask = reordered.MoveToOuterDisposeScope();
                 next?.Dispose();

@@ -8,7 +8,7 @@ public static class Activations
 {
     public static Tensor Apply(string name, Tensor x) => name switch
     {
-        "quick_gelu" => x * torch.sigmoid(1.702 * x),
+        "quick_gelu" => x * torch.sigmoid(x.mul(Scalars.Of(1.702))),
         "gelu" => nn.functional.gelu(x),
         "gelu_pytorch_tanh" or "gelu_new" => x.gelu(TorchSharp.Modules.GELU.Approximate.tanh),
         "silu" or "swish" => nn.functional.silu(x),

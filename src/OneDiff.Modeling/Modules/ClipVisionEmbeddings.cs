@@ -30,7 +30,7 @@ public sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
         var patches = patch_embedding.forward(pixels.to(patch_embedding.weight!.dtype)).flatten(2).transpose(1, 2);
         var cls = class_embedding.expand(b, 1, -1);
         var x = torch.cat([cls, patches], 1);
-        var ids = torch.arange(_positions, device: x.device);
+        var ids = torch.arange(Scalars.Of((long)_positions), device: x.device);
         return (x + position_embedding.forward(ids).unsqueeze(0)).MoveToOuterDisposeScope();
     }
 }

@@ -22,7 +22,7 @@ public static class Masks
     public static Tensor Additive(Tensor allowed, ScalarType dtype)
     {
         using var scope = torch.NewDisposeScope();
-        return torch.zeros(allowed.shape, dtype, allowed.device).masked_fill(allowed.logical_not(), MinValue(dtype)).MoveToOuterDisposeScope();
+        return torch.zeros(allowed.shape, dtype, allowed.device).masked_fill(allowed.logical_not(), Scalars.Of(MinValue(dtype))).MoveToOuterDisposeScope();
     }
 
     /// <summary>(queries, keys) boolean causal pattern: query i sees keys up to i + (keys - queries).</summary>
@@ -45,7 +45,7 @@ public static class Masks
     {
         using var scope = torch.NewDisposeScope();
         var allowed = torch.ones(queries, keys, ScalarType.Bool, device).tril(keys - queries);
-        return torch.zeros(queries, keys, dtype, device).masked_fill(allowed.logical_not(), MinValue(dtype)).MoveToOuterDisposeScope();
+        return torch.zeros(queries, keys, dtype, device).masked_fill(allowed.logical_not(), Scalars.Of(MinValue(dtype))).MoveToOuterDisposeScope();
     }
 
     /// <summary>(B, 1, 1, keys) mask from a (B, keys) 1/0 attention mask.</summary>
@@ -53,6 +53,6 @@ public static class Masks
     {
         using var scope = torch.NewDisposeScope();
         var keep = attentionMask.to(ScalarType.Bool).unsqueeze(1).unsqueeze(1);
-        return torch.zeros(keep.shape, dtype, attentionMask.device).masked_fill(keep.logical_not(), MinValue(dtype)).MoveToOuterDisposeScope();
+        return torch.zeros(keep.shape, dtype, attentionMask.device).masked_fill(keep.logical_not(), Scalars.Of(MinValue(dtype))).MoveToOuterDisposeScope();
     }
 }

@@ -24,7 +24,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var h = x.to(ScalarType.Float32);
-        h = h * torch.rsqrt(h.pow(2).mean([-1L], keepdim: true) + _eps);
+        h = h * torch.rsqrt(h.square().mean([-1L], keepdim: true).add(Scalars.Of(_eps)));
         return (weight * h.to(x.dtype)).MoveToOuterDisposeScope();
     }
 }

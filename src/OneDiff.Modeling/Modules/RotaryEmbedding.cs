@@ -17,8 +17,8 @@ public sealed class RotaryEmbedding
     {
         using var scope = torch.NewDisposeScope();
         var device = positionIds.device;
-        var exponents = torch.arange(0, _dim, 2, ScalarType.Int64, device).to(ScalarType.Float32) / _dim;
-        var invFreq = 1.0 / torch.pow(_theta, exponents);
+        var exponents = torch.arange(Scalars.Of(0L), Scalars.Of((long)_dim), Scalars.Of(2L), ScalarType.Int64, device).to(ScalarType.Float32).div(Scalars.Of((long)_dim));
+        var invFreq = torch.pow(torch.tensor(_theta, device: device), exponents).reciprocal();
         var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * invFreq.view(1, 1, -1);
         var emb = torch.cat([freqs, freqs], -1);
         return (emb.cos().to(dtype).MoveToOuterDisposeScope(), emb.sin().to(dtype).MoveToOuterDisposeScope());

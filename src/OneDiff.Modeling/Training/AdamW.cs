@@ -1,4 +1,5 @@
 using OneDiff.Modeling.Checkpoints;
+using OneDiff.Modeling.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -43,11 +44,15 @@ public sealed class AdamW : IDisposable
                     _state[name] = s;
                 }
                 using var scope = torch.NewDisposeScope();
-                if (WeightDecay != 0) p.mul_(1 - lr * WeightDecay);
-                s.M.mul_(Beta1).add_(grad, alpha: 1 - Beta1);
-                s.V.mul_(Beta2).addcmul_(grad, grad, value: 1 - Beta2);
-                var denom = (s.V.sqrt() / Math.Sqrt(bc2)).add_(Epsilon);
-                p.addcdiv_(s.M, denom, value: -lr / bc1);
+                // Scalars disposed here, not by the finalizer (Modules.Scalars says why).
+                using var decay = (1 - lr * WeightDecay).ToScalar();
+                using var stepSize = (-lr / bc1).ToScalar();
+                using var correction = Math.Sqrt(bc2).ToScalar();
+                if (WeightDecay != 0) p.mul_(decay);
+                s.M.mul_(Scalars.Of(Beta1)).add_(grad, alpha: Scalars.Of(1 - Beta1));
+                s.V.mul_(Scalars.Of(Beta2)).addcmul_(grad, grad, value: Scalars.Of(1 - Beta2));
+                var denom = s.V.sqrt().div_(correction).add_(Scalars.Of(Epsilon));
+                p.addcdiv_(s.M, denom, value: stepSize);
             }
         }
     }

@@ -101,7 +101,7 @@ public sealed class TrainingLoop
                         if (ids.Length == 0) continue;
                         using var scope = torch.NewDisposeScope();
                         var visual = Visual(examples, ids, side, s.CacheVisionFeatures, cache);
-                        var loss = _model.Loss(visual, ids.Select(i => examples[i].Prompt).ToList()) / s.GradientAccumulation;
+                        var loss = _model.Loss(visual, ids.Select(i => examples[i].Prompt).ToList()).div(Modules.Scalars.Of((long)s.GradientAccumulation));
                         loss.backward();
                         lossSum += loss.item<float>();
                     }

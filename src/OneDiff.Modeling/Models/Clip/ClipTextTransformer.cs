@@ -22,7 +22,7 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor ids)
     {
         using var scope = torch.NewDisposeScope();
-        var pos = torch.arange(ids.shape[1], device: ids.device).unsqueeze(0);
+        var pos = torch.arange(Scalars.Of(ids.shape[1]), device: ids.device).unsqueeze(0);
         return (token_embedding.forward(ids) + position_embedding.forward(pos)).MoveToOuterDisposeScope();
     }
 }
@@ -59,8 +59,8 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, Tensor?, (Tensor Las
         var last = final_layer_norm.forward(states[^1]);
         var eos = Config.EosTokenId == 2
             ? ids.to(ScalarType.Int32).argmax(-1)
-            : ids.eq(Config.EosTokenId).to(ScalarType.Int32).argmax(-1);
-        var pooled = last[torch.arange(b, device: ids.device), eos];
+            : ids.eq(Scalars.Of((long)Config.EosTokenId)).to(ScalarType.Int32).argmax(-1);
+        var pooled = last[torch.arange(Scalars.Of(b), device: ids.device), eos];
         return (last.MoveToOuterDisposeScope(), pooled.MoveToOuterDisposeScope());
     }
 }

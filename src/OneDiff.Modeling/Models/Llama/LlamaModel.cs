@@ -37,7 +37,7 @@ public sealed class LlamaModel : nn.Module
         using var scope = torch.NewDisposeScope();
         long b = inputsEmbeds.shape[0], t = inputsEmbeds.shape[1];
         int past = cache?.Length ?? 0;
-        positionIds ??= torch.arange(past, past + t, device: inputsEmbeds.device).unsqueeze(0).expand(b, t);
+        positionIds ??= torch.arange(Scalars.Of((long)past), Scalars.Of(past + t), device: inputsEmbeds.device).unsqueeze(0).expand(b, t);
         var (cos, sin) = _rotary.Compute(positionIds, inputsEmbeds.dtype);
         Tensor? mask;
         if (attentionMask is not null && attentionMask.dim() == 4) mask = attentionMask;

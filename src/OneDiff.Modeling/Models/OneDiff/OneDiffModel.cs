@@ -1,6 +1,7 @@
 using OneDiff.Modeling.Generation;
 using OneDiff.Modeling.Models.Clip;
 using OneDiff.Modeling.Models.Llama;
+using OneDiff.Modeling.Modules;
 using OneDiff.Modeling.Prompting;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -142,7 +143,7 @@ public sealed class OneDiffModel : nn.Module
             var p = prompts[i];
             long padCount = max - lengths[i];
             var parts = new List<Tensor>();
-            if (padCount > 0) parts.Add(language_model.Embed(torch.full(padCount, pad, ScalarType.Int64, device)));
+            if (padCount > 0) parts.Add(language_model.Embed(torch.full(padCount, Scalars.Of((long)pad), ScalarType.Int64, device)));
             if (p.BeforeImage.Length > 0) parts.Add(language_model.Embed(torch.tensor(p.BeforeImage.Select(x => (long)x).ToArray(), device: device)));
             parts.Add(visual[i]);
             if (p.AfterImage.Length > 0) parts.Add(language_model.Embed(torch.tensor(p.AfterImage.Select(x => (long)x).ToArray(), device: device)));
@@ -221,7 +222,7 @@ public sealed class OneDiffModel : nn.Module
             if (p.BeforeImage.Length > 0) parts.Add(language_model.Embed(torch.tensor(p.BeforeImage.Select(x => (long)x).ToArray(), device: device)));
             parts.Add(visual[i]);
             if (text.Length > 0) parts.Add(language_model.Embed(torch.tensor(text, device: device)));
-            if (t > lengths[i]) parts.Add(language_model.Embed(torch.full(t - lengths[i], pad, ScalarType.Int64, device)));
+            if (t > lengths[i]) parts.Add(language_model.Embed(torch.full(t - lengths[i], Scalars.Of((long)pad), ScalarType.Int64, device)));
             rows.Add(torch.cat(parts.Select(x => x.to(visual.dtype)).ToArray(), 0));
         }
         var seg = torch.tensor(segments, device: device).view(b, t);
@@ -229,7 +230,7 @@ public sealed class OneDiffModel : nn.Module
         var key = seg.unsqueeze(1);
         // Causal, and a key is either the prefix or the query's own answer (padding reads the prefix).
         var allowed = Modules.Masks.CausalAllowed(t, t, device).unsqueeze(0)
-            .logical_and(key.eq(0).logical_or(key.eq(query).logical_and(key.gt(0))));
+            .logical_and(key.eq(Scalars.Of(0L)).logical_or(key.eq(query).logical_and(key.gt(Scalars.Of(0L)))));
         var mask = Modules.Masks.Additive(allowed.unsqueeze(1), visual.dtype);
         return (torch.stack(rows, 0).MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(),
             torch.tensor(positions, device: device).view(b, t).MoveToOuterDisposeScope(),

@@ -1,4 +1,5 @@
 using OneDiff.Modeling.Models.QFormer;
+using OneDiff.Modeling.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -22,9 +23,9 @@ public sealed class VisualDeltaModule : nn.Module
     {
         _readout = config.Readout;
         int width = config.Vision.HiddenSize;
-        delta_tokens = new Parameter(torch.randn(1, config.NumDeltaTokens, config.Delta.HiddenSize) * 0.02);
-        image_embedding = new Parameter(torch.randn(2, width) * 0.02);
-        level_embedding = new Parameter(torch.randn(config.DeltaFeatureLayers.Length, width) * 0.02);
+        delta_tokens = new Parameter(torch.randn(1, config.NumDeltaTokens, config.Delta.HiddenSize).mul(Scalars.Of(0.02)));
+        image_embedding = new Parameter(torch.randn(2, width).mul(Scalars.Of(0.02)));
+        level_embedding = new Parameter(torch.randn(config.DeltaFeatureLayers.Length, width).mul(Scalars.Of(0.02)));
         qformer = new QFormerModel(config.Delta);
         RegisterComponents();
     }
