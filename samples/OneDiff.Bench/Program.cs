@@ -3,11 +3,13 @@ using OneDiff.Bench;
 return args.FirstOrDefault() switch
 {
     "metrics" => MetricsBenchmark.Run(args.Skip(1).ToArray()),
+    "model" => ModelBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
 static int Usage()
 {
     Console.Error.WriteLine("usage: OneDiff.Bench metrics [--items N] [--refs N] [--repeats N] [--write-input FILE]");
+    Console.Error.WriteLine("       OneDiff.Bench model [--preset Vicuna7B|Qwen2_7B|Tiny] [--device auto|cpu|cuda] [--batch 8] [--gen-batch 16] [--new-tokens 32] [--steps 5] [--layers N] [--skip-sft]");
     return 2;
 }

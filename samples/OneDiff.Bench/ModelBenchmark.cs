@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Text.Json;
+using OneDiff.Modeling.Generation;
+using OneDiff.Modeling.Models.OneDiff;
+using OneDiff.Modeling.Prompting;
+using OneDiff.Modeling.Runtime;
+using OneDiff.Modeling.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace OneDiff.Bench;
+
+/// <summary>
+/// The GPU issue's benchmark, shaped like shared/gpu/reference/onediff_pytorch_reference.py: a
+/// preset with random weights (Vicuna7B in bf16 on CUDA by default), a stage-II SFT step with the
+/// reference's token layout (40 prefix + visual + 20 prompt + 24 answer tokens), and batched greedy
+/// generation after the multimodal prefix; one JSON line per measurement, in the reference's keys.
+/// </summary>
+static class ModelBenchmark
+{
+    const int Prefix = 40, Prompt = 20, Answer = 24;
+
+    public static int Run(string[] args)
+    {
+        string preset = Arg(args, "--preset") ?? "Vicuna7B";
+        int batch = int.Parse(Arg(args, "--batch") ?? "8"), genBatch = int.Parse(Arg(args, "--gen-batch") ?? "16");
+        int newTokens = int.Parse(Arg(args, "--new-tokens") ?? "32"), steps = int.Parse(Arg(args, "--steps") ?? "5");
+        var resolved = DeviceSelector.Resolve(Arg(args, "--device") ?? "auto");
+        var device = resolved.ToTorch();
+        var config = OneDiffConfig.Preset(preset);
+        if (Arg(args, "--layers") is { } layers) config = config with { Llm = config.Llm with { NumHiddenLayers = int.Parse(layers) } };
+
+        var sw = Stopwatch.StartNew();
+        torch.manual_seed(0);
+        using var model = OneDiffPretrained.Build(config, null, device, resolved.DefaultDtype);
+        long nLlm = model.language_model.parameters().Distinct().Sum(p => p.numel());
+        long nVision = model.vision_tower.parameters().Sum(p => p.numel());
+        long nDelta = model.delta_module.parameters().Sum(p => p.numel());
+        using var memory = resolved.IsCuda ? new GpuMemoryWatcher(resolved.Index) : null;
+        Print(new { what = "built", seconds = Math.Round(sw.Elapsed.TotalSeconds, 1), llm_params = nLlm, vision_params = nVision, vdm_params = nDelta, device = resolved.Name, dtype = resolved.DefaultDtype.ToString() });
+
+        var rng = new Random(0);
+        int vocab = config.Llm.VocabSize;
+        int[] Ids(int n) => Enumerable.Range(0, n).Select(_ => rng.Next(3, vocab)).ToArray();
+        int side = config.Vision.ImageSize;
+        Tensor Images(int n) => torch.randn([n, 3, side, side], dtype: resolved.DefaultDtype, device: device);
+
+        if (!args.Contains("--skip-sft"))
+        {
+            model.SetStage(TrainingStage.InstructionTuning);
+            model.train();
+            var named = model.named_parameters().GroupBy(p => p.parameter.Handle).ToDictionary(g => g.Key, g => g.First().name);
+            var groups = model.TrainableParameters().GroupBy(t => t.Group)
+                .Select(g => new AdamW.Group(g.Key, 2e-5, g.Select(t => (named[t.Parameter.Handle], t.Parameter)).ToList())).ToList();
+            using var optimizer = new AdamW(groups);
+            var times = new List<double>();
+            double loss = 0;
+            long seq = 0;
+            for (int step = 0; step < steps + 2; step++)
+            {
+                var prompts = Enumerable.Range(0, batch).Select(_ => new EncodedPrompt(Ids(Prefix), Ids(Prompt), Ids(Answer))).ToList();
+                Sync(resolved);
+                var t = Stopwatch.StartNew();
+                using (var scope = torch.NewDisposeScope())
+                {
+                    var visual = model.EncodePair(Images(batch), Images(batch));
+                    seq = Prefix + visual.shape[1] + Prompt + Answer;
+                    var l = model.Loss(visual, prompts);
+                    l.backward();
+                    optimizer.Update(1.0);
+                    optimizer.ZeroGrad();
+                    if (step == steps + 1) loss = l.item<float>();
+                }
+                Sync(resolved);
+                if (step >= 2) times.Add(t.Elapsed.TotalSeconds);
+            }
+            double s = Median(times);
+            long tokens = batch * seq;
+            double flops = 6.0 * nLlm * tokens + 2.0 * nVision * 2 * batch * (config.Vision.NumPatches + 1);
+            Print(new
+            {
+                what = "sft_step", batch, seq, median_s = Math.Round(s, 4), samples_per_s = Math.Round(batch / s, 2), tokens_per_s = Math.Round(tokens / s),
+                model_tflops_per_s = Math.Round(flops / s / 1e12, 1), loss = Math.Round(loss, 4), peak_mem_gib = memory?.PeakGiB,
+            });
+        }
+
+        model.eval();
+        using (torch.no_grad())
+        {
+            var times = new List<double>();
+            long prefixLength = 0;
+            for (int rep = 0; rep < 3; rep++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var visual = model.EncodePair(Images(genBatch), Images(genBatch));
+                var prompts = Enumerable.Range(0, genBatch).Select(_ => new EncodedPrompt(Ids(Prefix), Ids(Prompt), [])).ToList();
+                prefixLength = Prefix + visual.shape[1] + Prompt;
+                Sync(resolved);
+                var t = Stopwatch.StartNew();
+                // No end token: every row writes all new tokens, as the reference's min_new_tokens does.
+                model.Generate(visual, prompts, new GenerationOptions { MaxNewTokens = newTokens, PadTokenId = 0 });
+                Sync(resolved);
+                times.Add(t.Elapsed.TotalSeconds);
+            }
+            double s = Median(times);
+            Print(new
+            {
+                what = "generate", batch = genBatch, prefix = prefixLength, new_tokens = newTokens, median_s = Math.Round(s, 4),
+                new_tokens_per_s = Math.Round(genBatch * newTokens / s), captions_per_s = Math.Round(genBatch / s, 2), peak_mem_gib = memory?.PeakGiB,
+            });
+        }
+        return 0;
+    }
+
+    static void Sync(ResolvedDevice d) { if (d.IsCuda) torch.cuda.synchronize(); }
+
+    static double Median(List<double> xs) { var s = xs.Order().ToList(); return s[s.Count / 2]; }
+
+    static void Print(object o) => Console.WriteLine(JsonSerializer.Serialize(o));
+
+    static string? Arg(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    /// <summary>TorchSharp exposes no allocator statistics: the peak of the GPU's used memory as
+    /// nvidia-smi reports it (the caching allocator's reserve, so at least the allocated peak),
+    /// sampled every 50 ms; null where nvidia-smi is missing.</summary>
+    sealed class GpuMemoryWatcher : IDisposable
+    {
+        readonly CancellationTokenSource _stop = new();
+        readonly Task _task;
+        double _peakMiB = -1;
+
+        public GpuMemoryWatcher(int index) => _task = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                try
+                {
+                    using var p = Process.Start(new ProcessStartInfo("nvidia-smi", $"--query-gpu=memory.used --format=csv,noheader,nounits -i {index}") { RedirectStandardOutput = true });
+                    if (p is null) return;
+                    string text = await p.StandardOutput.ReadToEndAsync();
+                    await p.WaitForExitAsync();
+                    if (double.TryParse(text.Trim(), System.Globalization.CultureInfo.InvariantCulture, out var mib)) _peakMiB = Math.Max(_peakMiB, mib);
+                }
+                catch (System.ComponentModel.Win32Exception) { return; }
+                await Task.Delay(50);
+            }
+        });
+
+        public double? PeakGiB => _peakMiB < 0 ? null : Math.Round(_peakMiB / 1024, 1);
+
+        public void Dispose() { _stop.Cancel(); try { _task.Wait(1000); } catch (AggregateException) { } }
+    }
+}
