@@ -25,36 +25,37 @@ public sealed class AdamW : IDisposable
 
     public AdamW(IEnumerable<Group> groups) => _groups = groups.ToList();
 
-    /// <summary>One update; <paramref name="lrScale"/> is the schedule's factor.</summary>
+    /// <summary>One update; <paramref name="lrScale"/> is the schedule's factor. Each group's
+    /// tensors of one device and dtype go through libtorch's fused AdamW kernel together (as
+    /// PyTorch's <c>fused=True</c>): a few launches per step, no read-back to the host.</summary>
     public void Update(double lrScale)
     {
         Step++;
-        double bc1 = 1 - Math.Pow(Beta1, Step), bc2 = 1 - Math.Pow(Beta2, Step);
         using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        using var stepValue = ((double)Step).ToScalar(); // disposed here: Modules.Scalars says why
+        var steps = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var g in _groups)
         {
-            double lr = g.LearningRate * lrScale;
-            foreach (var (name, p) in g.Parameters)
+            var live = g.Parameters.Select(t => (t.Name, t.Parameter, Grad: t.Parameter.grad)).Where(t => t.Grad is not null);
+            foreach (var bucket in live.GroupBy(t => (Device: t.Parameter.device.ToString(), t.Parameter.dtype)))
             {
-                var grad = p.grad;
-                if (grad is null) continue;
-                if (!_state.TryGetValue(name, out var s))
-                {
-                    s = (torch.zeros_like(p).DetachFromDisposeScope(), torch.zeros_like(p).DetachFromDisposeScope());
-                    _state[name] = s;
-                }
-                using var scope = torch.NewDisposeScope();
-                // Scalars disposed here, not by the finalizer (Modules.Scalars says why).
-                using var decay = (1 - lr * WeightDecay).ToScalar();
-                using var stepSize = (-lr / bc1).ToScalar();
-                using var correction = Math.Sqrt(bc2).ToScalar();
-                if (WeightDecay != 0) p.mul_(decay);
-                s.M.mul_(Scalars.Of(Beta1)).add_(grad, alpha: Scalars.Of(1 - Beta1));
-                s.V.mul_(Scalars.Of(Beta2)).addcmul_(grad, grad, value: Scalars.Of(1 - Beta2));
-                var denom = s.V.sqrt().div_(correction).add_(Scalars.Of(Epsilon));
-                p.addcdiv_(s.M, denom, value: stepSize);
+                var items = bucket.ToList();
+                if (!steps.TryGetValue(bucket.Key.Device, out var step))
+                    steps[bucket.Key.Device] = step = torch.full([], stepValue, ScalarType.Float32, items[0].Parameter.device);
+                var states = items.Select(i => State(i.Name, i.Parameter)).ToList();
+                ForeachKernels.AdamW(items.Select(i => (Tensor)i.Parameter).ToArray(), items.Select(i => i.Grad!).ToArray(),
+                    states.Select(s => s.M).ToArray(), states.Select(s => s.V).ToArray(), step,
+                    g.LearningRate * lrScale, Beta1, Beta2, WeightDecay, Epsilon);
             }
         }
+    }
+
+    (Tensor M, Tensor V) State(string name, Parameter p)
+    {
+        if (!_state.TryGetValue(name, out var s))
+            _state[name] = s = (torch.zeros_like(p).DetachFromDisposeScope(), torch.zeros_like(p).DetachFromDisposeScope());
+        return s;
     }
 
     public void ZeroGrad()

@@ -84,40 +84,59 @@ public sealed class TrainingLoop
         {
             var sw = Stopwatch.StartNew();
             long startStep = step;
-            while (step < totalSteps)
+            // A step's loss is read back once the next step is queued behind it, so the host never
+            // waits for the device in the middle of training (checkpoints and afterStep read it at once).
+            (Tensor Loss, long Step, double Scale)? pending = null;
+            void Flush()
             {
-                long epoch = step / stepsPerEpoch;
-                var order = Enumerable.Range(0, examples.Count).ToArray();
-                new Random(s.Seed * 100_003 + (int)epoch).Shuffle(order);
-                long firstStep = epoch * stepsPerEpoch;
-                for (long local = step - firstStep; local < stepsPerEpoch && step < totalSteps; local++)
-                {
-                    cancel.ThrowIfCancellationRequested();
-                    double lossSum = 0;
-                    for (int micro = 0; micro < s.GradientAccumulation; micro++)
-                    {
-                        int batchIndex = (int)(local * s.GradientAccumulation + micro);
-                        var ids = order.Skip(batchIndex * s.BatchSize).Take(s.BatchSize).ToArray();
-                        if (ids.Length == 0) continue;
-                        using var scope = torch.NewDisposeScope();
-                        var visual = Visual(examples, ids, side, s.CacheVisionFeatures, cache);
-                        var loss = _model.Loss(visual, ids.Select(i => examples[i].Prompt).ToList()).div(Modules.Scalars.Of((long)s.GradientAccumulation));
-                        loss.backward();
-                        lossSum += loss.item<float>();
-                    }
-                    if (s.MaxGradNorm > 0) nn.utils.clip_grad_norm_(trainable, s.MaxGradNorm);
-                    double scale = LearningRateSchedule.Scale(step, totalSteps, s.WarmupFraction);
-                    optimizer.Update(scale);
-                    optimizer.ZeroGrad();
-                    step++;
-                    Losses.Add(lossSum);
-                    double rate = (step - startStep) * s.BatchSize * s.GradientAccumulation / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
-                    var remaining = TimeSpan.FromSeconds((totalSteps - step) * s.BatchSize * s.GradientAccumulation / Math.Max(1e-9, rate));
-                    progress?.Invoke(new StepProgress(s.Stage, step, totalSteps, lossSum, groups.Max(g => g.LearningRate) * scale, rate, remaining));
-                    if (s.CheckpointFolder is { } dir && s.CheckpointEvery > 0 && step % s.CheckpointEvery == 0) SaveCheckpoint(dir, s.Stage, step, optimizer);
-                    if (afterStep?.Invoke(step) == false) return;
-                }
+                if (pending is not { } p) return;
+                pending = null;
+                double loss;
+                using (p.Loss) loss = p.Loss.item<float>();
+                Losses.Add(loss);
+                double rate = (p.Step - startStep) * s.BatchSize * s.GradientAccumulation / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
+                var remaining = TimeSpan.FromSeconds((totalSteps - p.Step) * s.BatchSize * s.GradientAccumulation / Math.Max(1e-9, rate));
+                progress?.Invoke(new StepProgress(s.Stage, p.Step, totalSteps, loss, groups.Max(g => g.LearningRate) * p.Scale, rate, remaining));
             }
+            try
+            {
+                while (step < totalSteps)
+                {
+                    long epoch = step / stepsPerEpoch;
+                    var order = Enumerable.Range(0, examples.Count).ToArray();
+                    new Random(s.Seed * 100_003 + (int)epoch).Shuffle(order);
+                    long firstStep = epoch * stepsPerEpoch;
+                    for (long local = step - firstStep; local < stepsPerEpoch && step < totalSteps; local++)
+                    {
+                        if (cancel.IsCancellationRequested) { Flush(); cancel.ThrowIfCancellationRequested(); }
+                        var lossTotal = torch.zeros([], ScalarType.Float32, _device).DetachFromDisposeScope();
+                        for (int micro = 0; micro < s.GradientAccumulation; micro++)
+                        {
+                            int batchIndex = (int)(local * s.GradientAccumulation + micro);
+                            var ids = order.Skip(batchIndex * s.BatchSize).Take(s.BatchSize).ToArray();
+                            if (ids.Length == 0) continue;
+                            using var scope = torch.NewDisposeScope();
+                            var visual = Visual(examples, ids, side, s.CacheVisionFeatures, cache);
+                            var loss = _model.Loss(visual, ids.Select(i => examples[i].Prompt).ToList()).div(Modules.Scalars.Of((long)s.GradientAccumulation));
+                            loss.backward();
+                            lossTotal.add_(loss.detach());
+                        }
+                        if (s.MaxGradNorm > 0) GradientClipping.ClipByTotalNorm(trainable, s.MaxGradNorm)?.Dispose();
+                        double scale = LearningRateSchedule.Scale(step, totalSteps, s.WarmupFraction);
+                        optimizer.Update(scale);
+                        optimizer.ZeroGrad();
+                        step++;
+                        Flush();
+                        pending = (lossTotal, step, scale);
+                        bool checkpoint = s.CheckpointFolder is not null && s.CheckpointEvery > 0 && step % s.CheckpointEvery == 0;
+                        if (checkpoint || afterStep is not null) Flush();
+                        if (checkpoint) SaveCheckpoint(s.CheckpointFolder!, s.Stage, step, optimizer);
+                        if (afterStep?.Invoke(step) == false) return;
+                    }
+                }
+                Flush();
+            }
+            finally { pending?.Loss.Dispose(); }
         }
         finally
         {

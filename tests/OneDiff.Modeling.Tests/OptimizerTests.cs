@@ -1,0 +1,119 @@
+using OneDiff.Modeling.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using AdamW = OneDiff.Modeling.Training.AdamW;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace OneDiff.Modeling.Tests;
+
+/// <summary>The fused AdamW and the foreach clipping against the update rules written out in
+/// double precision (Loshchilov and Hutter's AdamW with PyTorch's bias corrections).</summary>
+public class OptimizerTests
+{
+    sealed class ReferenceAdamW(double lr, double wd, int n)
+    {
+        readonly double[] _m = new double[n], _v = new double[n];
+        int _t;
+
+        public void Step(double[] p, double[] g, double lrScale)
+        {
+            _t++;
+            double b1 = 0.9, b2 = 0.999, eps = 1e-8, a = lr * lrScale;
+            for (int i = 0; i < p.Length; i++)
+            {
+                p[i] *= 1 - a * wd;
+                _m[i] = b1 * _m[i] + (1 - b1) * g[i];
+                _v[i] = b2 * _v[i] + (1 - b2) * g[i] * g[i];
+                double mHat = _m[i] / (1 - Math.Pow(b1, _t)), vHat = _v[i] / (1 - Math.Pow(b2, _t));
+                p[i] -= a * mHat / (Math.Sqrt(vHat) + eps);
+            }
+        }
+    }
+
+    static double[] Values(Tensor t) => t.detach().to(ScalarType.Float64).flatten().data<double>().ToArray();
+
+    [Fact]
+    public void FusedAdamWFollowsTheAdamWRulePerGroupOverSeveralSteps()
+    {
+        Runtime.TorchNativeLoader.EnsureLoaded();
+        torch.manual_seed(3);
+        var a = new Parameter(torch.randn(4, 5));
+        var b = new Parameter(torch.randn(7));
+        var c = new Parameter(torch.randn(3, 2));
+        using var optimizer = new AdamW([new AdamW.Group("first", 1e-2, [("a", a), ("b", b)]), new AdamW.Group("second", 3e-2, [("c", c)])]) { WeightDecay = 0.1 };
+        var refs = new[] { (P: a, Lr: 1e-2), (P: b, Lr: 1e-2), (P: c, Lr: 3e-2) }
+            .Select(x => (x.P, Values: Values(x.P), Rule: new ReferenceAdamW(x.Lr, 0.1, (int)x.P.numel()))).ToList();
+        double[] scales = [0.5, 1.0, 0.8, 0.3];
+        foreach (double scale in scales)
+        {
+            foreach (var r in refs)
+            {
+                var g = torch.randn_like(r.P);
+                r.P.grad = g;
+                r.Rule.Step(r.Values, Values(g), scale);
+            }
+            optimizer.Update(scale);
+            optimizer.ZeroGrad();
+        }
+        Assert.Equal(scales.Length, optimizer.Step);
+        foreach (var r in refs)
+        {
+            var got = Values(r.P);
+            for (int i = 0; i < got.Length; i++) Assert.True(Math.Abs(got[i] - r.Values[i]) < 1e-5, $"element {i}: {got[i]} vs the rule's {r.Values[i]}");
+        }
+    }
+
+    [Fact]
+    public void ParametersWithoutGradientsAreLeftAlone()
+    {
+        Runtime.TorchNativeLoader.EnsureLoaded();
+        var a = new Parameter(torch.ones(3));
+        var b = new Parameter(torch.ones(3));
+        using var optimizer = new AdamW([new AdamW.Group("g", 0.1, [("a", a), ("b", b)])]);
+        a.grad = torch.ones(3);
+        optimizer.Update(1.0);
+        Assert.All(Values(a), x => Assert.Equal(0.9, x, 5));
+        Assert.All(Values(b), x => Assert.Equal(1.0, x));
+    }
+
+    [Fact]
+    public void BFloat16ParametersKeepTheirDtypeAndMoveLikeFloat32()
+    {
+        Runtime.TorchNativeLoader.EnsureLoaded();
+        torch.manual_seed(4);
+        var init = torch.randn(64);
+        var grad = torch.randn(64);
+        var full = new Parameter(init.clone());
+        var half = new Parameter(init.to(ScalarType.BFloat16));
+        using var o1 = new AdamW([new AdamW.Group("g", 1e-2, [("p", full)])]);
+        using var o2 = new AdamW([new AdamW.Group("g", 1e-2, [("p", half)])]);
+        full.grad = grad.clone();
+        half.grad = grad.to(ScalarType.BFloat16);
+        o1.Update(1.0);
+        o2.Update(1.0);
+        Assert.Equal(ScalarType.BFloat16, half.dtype);
+        var moved = Values(half).Zip(Values(init.to(ScalarType.BFloat16))).Select(x => x.First - x.Second).ToArray();
+        var expected = Values(full).Zip(Values(init)).Select(x => x.First - x.Second).ToArray();
+        // The first step moves every weight by about lr; bf16 keeps 8 bits of the weight itself.
+        for (int i = 0; i < moved.Length; i++) Assert.True(Math.Abs(moved[i] - expected[i]) < 2e-2, $"element {i}: {moved[i]} vs {expected[i]}");
+    }
+
+    [Fact]
+    public void ClippingScalesAllGradientsToTheMaximumNormAndReturnsTheNormBefore()
+    {
+        Runtime.TorchNativeLoader.EnsureLoaded();
+        var a = new Parameter(torch.zeros(2)) { grad = torch.tensor(new float[] { 3, 0 }) };
+        var b = new Parameter(torch.zeros(1)) { grad = torch.tensor(new float[] { 4 }) };
+        var none = new Parameter(torch.zeros(1));
+        using var total = GradientClipping.ClipByTotalNorm([a, b, none], 1.0)!;
+        Assert.Equal(5.0, total.item<float>(), 5);
+        Assert.Equal([0.6, 0.0], Values(a.grad!).Select(x => Math.Round(x, 5)));
+        Assert.Equal([0.8], Values(b.grad!).Select(x => Math.Round(x, 5)));
+
+        using var small = GradientClipping.ClipByTotalNorm([a, b], 10.0)!;
+        Assert.Equal(1.0, small.item<float>(), 5);
+        Assert.Equal([0.6, 0.0], Values(a.grad!).Select(x => Math.Round(x, 5)));
+        Assert.Null(GradientClipping.ClipByTotalNorm([none], 1.0));
+    }
+}
