@@ -79,6 +79,13 @@ public partial class HfParityTests
             var want2 = expectedRows.Skip(row * width + promptLength).Take(newTokens).ToArray();
             var got = generated[row].Concat(Enumerable.Repeat(options.PadTokenId, newTokens - generated[row].Length)).ToArray();
             Assert.True(want2.SequenceEqual(got), $"row {row}: generated [{string.Join(",", got)}], reference [{string.Join(",", want2)}]");
+
+            // The row alone, its padding removed: the no-mask path (SDPA's causal kernel, no mask per token).
+            var keep = mask[row].nonzero().squeeze(1);
+            using var alonePrompt = prompt[row].index_select(0, keep).unsqueeze(0);
+            var alone = CaptionDecoder.Generate(model, model.Embed(alonePrompt), null, options)[0];
+            var aloneGot = alone.Concat(Enumerable.Repeat(options.PadTokenId, newTokens - alone.Length)).ToArray();
+            Assert.True(want2.SequenceEqual(aloneGot), $"row {row} alone: generated [{string.Join(",", aloneGot)}], reference [{string.Join(",", want2)}]");
         }
     }
 }

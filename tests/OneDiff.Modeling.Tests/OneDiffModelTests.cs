@@ -138,6 +138,49 @@ public class OneDiffModelTests
     }
 
     [Fact]
+    public void APaddedBatchGeneratesWhatEachPairGeneratesAlone()
+    {
+        var (model, prompts, a, b) = Tiny(5);
+        model.eval();
+        using var noGrad = torch.no_grad();
+        // Different prompt lengths: the batch is left padded (mask path); alone, a pair has no
+        // padding and decodes without any mask (SDPA's causal path, then no mask per token).
+        var batch = new[] { prompts.Encode("What changed?", ""), prompts.Encode("Describe every difference between the two images in detail.", "") };
+        Assert.NotEqual(batch[0].BeforeImage.Length + batch[0].AfterImage.Length, batch[1].BeforeImage.Length + batch[1].AfterImage.Length);
+        var options = new GenerationOptions { MaxNewTokens = 12 };
+        using var visual = model.EncodePair(a, b);
+        var together = model.Generate(visual, batch, options);
+        for (int i = 0; i < 2; i++)
+        {
+            using var one = visual.narrow(0, i, 1);
+            var alone = model.Generate(one, [batch[i]], options);
+            Assert.Equal(alone[0], together[i]);
+        }
+    }
+
+    [Fact]
+    public void ReadingTokensBackEveryFewStepsGivesTheSameCaptions()
+    {
+        var (model, prompts, a, b) = Tiny(6);
+        model.eval();
+        using var noGrad = torch.no_grad();
+        var batch = new[] { prompts.Encode("What changed?", ""), prompts.Encode("What changed?", "") };
+        using var visual = model.EncodePair(a, b);
+        var free = model.Generate(visual, batch, new GenerationOptions { MaxNewTokens = 10 });
+        // End row 0 at its third token: row 1 may end later, earlier or never; both shapes must hold.
+        var options = new GenerationOptions { MaxNewTokens = 10, EosTokenIds = [free[0][2]], PadTokenId = 0 };
+        var everyStep = model.Generate(visual, batch, options with { StopCheckInterval = 1 });
+        Assert.Equal(free[0].Take(3), everyStep[0].Take(3));
+        Assert.All(everyStep[0].Skip(3), t => Assert.Equal(0L, t));
+        foreach (int interval in new[] { 3, 4, 8, 20 })
+        {
+            var batched = model.Generate(visual, batch, options with { StopCheckInterval = interval });
+            Assert.Equal(everyStep[0], batched[0]);
+            Assert.Equal(everyStep[1], batched[1]);
+        }
+    }
+
+    [Fact]
     public void TheLossIsThatOfTheFullCausalSequence()
     {
         var (model, prompts, a, b) = Tiny();

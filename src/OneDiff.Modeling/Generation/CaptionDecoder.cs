@@ -7,19 +7,24 @@ namespace OneDiff.Modeling.Generation;
 
 /// <summary>
 /// Batched decoding for a <see cref="LlamaForCausalLM"/> from a prefix given as embeddings (the
-/// multimodal prompt) with a left-padding attention mask. One prefill pass fills a preallocated KV
-/// cache, then one token per step; positions follow the mask (cumsum - 1), as Hugging Face's
-/// generate does. The only host synchronisation per step is reading the new tokens for the stop
-/// check.
+/// multimodal prompt), with a left-padding attention mask or none (no row padded). One prefill pass
+/// fills a preallocated KV cache, then one token per step; positions follow the mask (cumsum - 1),
+/// as Hugging Face's generate does, and the head runs on the last position only. Greedy decoding
+/// keeps the tokens on the device and reads them back every
+/// <see cref="GenerationOptions.StopCheckInterval"/> steps for the stop check, so the host can
+/// queue steps ahead of a GPU.
 /// </summary>
 public static class CaptionDecoder
 {
+    /// <param name="attentionMask">(B, prefix) 1/0 left-padding mask, or null where no row is padded.</param>
     /// <returns>(B, new tokens) generated ids; finished rows are padded.</returns>
-    public static long[][] Generate(LlamaForCausalLM lm, Tensor prefixEmbeds, Tensor attentionMask, GenerationOptions options)
+    public static long[][] Generate(LlamaForCausalLM lm, Tensor prefixEmbeds, Tensor? attentionMask, GenerationOptions options)
     {
         if (options.MaxNewTokens <= 0) return Enumerable.Range(0, (int)prefixEmbeds.shape[0]).Select(_ => Array.Empty<long>()).ToArray();
         using var noGrad = torch.no_grad();
-        return options.NumBeams <= 1 ? Greedy(lm, prefixEmbeds, attentionMask, options) : BeamSearch(lm, prefixEmbeds, attentionMask, options);
+        if (options.NumBeams <= 1) return Greedy(lm, prefixEmbeds, attentionMask, options);
+        using var ones = attentionMask is null ? torch.ones(prefixEmbeds.shape[0], prefixEmbeds.shape[1], dtype: ScalarType.Int64, device: prefixEmbeds.device) : null;
+        return BeamSearch(lm, prefixEmbeds, attentionMask ?? ones!, options);
     }
 
     static Tensor Positions(Tensor mask)
@@ -29,57 +34,77 @@ public static class CaptionDecoder
         return p.masked_fill(mask.eq(Scalars.Of(0L)), Scalars.Of(1L)).MoveToOuterDisposeScope();
     }
 
-    static long[][] Greedy(LlamaForCausalLM lm, Tensor prefix, Tensor mask, GenerationOptions o)
+    /// <summary>Logits (B, vocab) of the last position.</summary>
+    static Tensor LastLogits(LlamaForCausalLM lm, Tensor embeds, Tensor? mask, Tensor? positions, KvCache cache)
+    {
+        using var scope = torch.NewDisposeScope();
+        var hidden = lm.Hidden(embeds, mask, positions, cache);
+        return lm.lm_head.forward(hidden.select(1, -1)).MoveToOuterDisposeScope();
+    }
+
+    static long[][] Greedy(LlamaForCausalLM lm, Tensor prefix, Tensor? mask, GenerationOptions o)
     {
         long b = prefix.shape[0];
         int prefixLen = (int)prefix.shape[1];
         var device = prefix.device;
+        int interval = Math.Max(1, o.StopCheckInterval ?? (device.type == DeviceType.CPU ? 1 : 8));
         using var cache = lm.NewCache(b, prefixLen + o.MaxNewTokens, prefix.dtype, device);
-        // The full mask over prefix + generated tokens, filled as tokens are generated.
-        using var fullMask = torch.zeros([b, prefixLen + o.MaxNewTokens], ScalarType.Int64, device);
-        using (var head = fullMask.narrow(1, 0, prefixLen)) head.copy_(mask);
-        using var lastPos = Positions(mask).narrow(1, prefixLen - 1, 1).clone();
+        using var generated = torch.zeros([b, o.MaxNewTokens], ScalarType.Int64, device);
+        // With left padding: the padded keys stay masked for every new token (one query: nothing
+        // else to mask), a view of one additive mask; the positions continue each row's own count.
+        using var keyMask = mask is null ? null : KeyPaddingMask(mask, o.MaxNewTokens, prefix.dtype);
+        using var lastPos = mask is null ? null : Positions(mask).narrow(1, prefixLen - 1, 1).clone();
 
         var outputs = Enumerable.Range(0, (int)b).Select(_ => new List<long>()).ToArray();
-        var finished = new bool[b];
+        var endedAt = new int[b];
+        Array.Fill(endedAt, -1);
+        int steps = 0, read = 0;
         Tensor? next = null;
         try
         {
             for (int step = 0; step < o.MaxNewTokens; step++)
             {
                 using var scope = torch.NewDisposeScope();
-                Tensor logits;
-                if (step == 0)
-                {
-                    using var positions = Positions(mask);
-                    logits = lm.forward(prefix, mask, positions, cache);
-                }
-                else
-                {
-                    var position = lastPos.add(Scalars.Of((long)step));
-                    var attended = fullMask.narrow(1, 0, prefixLen + step);
-                    logits = lm.forward(lm.Embed(next!.unsqueeze(1)), attended, position, cache);
-                }
-                var token = logits.select(1, -1).argmax(-1);
-                // Finished rows get the pad token (computed on the device; no sync needed).
-                var done = torch.tensor(finished, device: device);
-                token = token.masked_fill(done, Scalars.Of((long)o.PadTokenId));
-                using (var col = fullMask.narrow(1, prefixLen + step, 1)) col.copy_(done.logical_not().to(ScalarType.Int64).unsqueeze(1));
+                Tensor logits = step == 0
+                    ? LastLogits(lm, prefix, mask, mask is null ? null : Positions(mask), cache)
+                    : LastLogits(lm, lm.Embed(next!.unsqueeze(1)), keyMask?.narrow(3, 0, prefixLen + step),
+                        lastPos?.add(Scalars.Of((long)step)), cache);
+                // Rows that ended keep decoding (rows do not interact); their tokens are dropped below.
+                var token = logits.argmax(-1);
+                using (var col = generated.narrow(1, step, 1)) col.copy_(token.unsqueeze(1));
                 next?.Dispose();
                 next = token.MoveToOuterDisposeScope();
+                steps = step + 1;
+                if (steps % interval != 0 && steps != o.MaxNewTokens) continue;
 
-                long[] host = next.cpu().data<long>().ToArray(); // the stop check
+                using var fresh = generated.narrow(1, read, steps - read).cpu();
+                long[] host = fresh.data<long>().ToArray();
+                int width = steps - read;
                 for (int i = 0; i < b; i++)
                 {
-                    if (finished[i]) { outputs[i].Add(o.PadTokenId); continue; }
-                    outputs[i].Add(host[i]);
-                    if (o.EosTokenIds.Contains(host[i]) || EndsWithStop(outputs[i], o.StopSequences)) finished[i] = true;
+                    for (int k = 0; k < width && endedAt[i] < 0; k++)
+                    {
+                        outputs[i].Add(host[i * width + k]);
+                        if (o.EosTokenIds.Contains(outputs[i][^1]) || EndsWithStop(outputs[i], o.StopSequences)) endedAt[i] = read + k;
+                    }
                 }
-                if (finished.All(f => f)) break;
+                read = steps;
+                if (endedAt.All(e => e >= 0)) break;
             }
         }
         finally { next?.Dispose(); }
-        return outputs.Select(l => l.ToArray()).ToArray();
+        // As if decoding had stopped at the step where the last row ended: finished rows padded.
+        int length = endedAt.All(e => e >= 0) ? endedAt.Max() + 1 : steps;
+        foreach (var row in outputs) while (row.Count < length) row.Add(o.PadTokenId);
+        return outputs.Select(l => l.Take(length).ToArray()).ToArray();
+    }
+
+    /// <summary>(B, 1, 1, prefix + new tokens) additive mask of the padded prefix keys.</summary>
+    static Tensor KeyPaddingMask(Tensor mask, int newTokens, ScalarType dtype)
+    {
+        using var scope = torch.NewDisposeScope();
+        var full = torch.cat([mask.to(ScalarType.Int64), torch.ones(mask.shape[0], newTokens, dtype: ScalarType.Int64, device: mask.device)], 1);
+        return Masks.Padding(full, dtype).MoveToOuterDisposeScope();
     }
 
     static bool EndsWithStop(List<long> tokens, IReadOnlyList<long[]> stops)

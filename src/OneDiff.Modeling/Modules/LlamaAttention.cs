@@ -7,7 +7,8 @@ namespace OneDiff.Modeling.Modules;
 #pragma warning disable IDE1006 // field names are the checkpoint's parameter names
 
 /// <summary>Grouped-query self-attention with rotary positions (LLaMA / Qwen2), through SDPA,
-/// optionally writing to and reading from a KV cache.</summary>
+/// optionally writing to and reading from a KV cache. With no mask and <c>causal</c>, SDPA applies
+/// the causal pattern itself (the flash kernel on CUDA); with neither, every key is attended.</summary>
 public sealed class LlamaAttention : nn.Module
 {
     readonly int _heads, _kvHeads, _headDim, _layer;
@@ -23,7 +24,7 @@ public sealed class LlamaAttention : nn.Module
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, bool causal, KvCache? cache)
     {
         using var scope = torch.NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
@@ -39,7 +40,7 @@ public sealed class LlamaAttention : nn.Module
             k = k.unsqueeze(2).expand(b, _kvHeads, groups, s, _headDim).reshape(b, _heads, s, _headDim);
             v = v.unsqueeze(2).expand(b, _kvHeads, groups, s, _headDim).reshape(b, _heads, s, _headDim);
         }
-        var o = nn.functional.scaled_dot_product_attention(q, k, v, mask);
+        var o = nn.functional.scaled_dot_product_attention(q, k, v, mask, is_casual: causal && mask is null);
         return o_proj.forward(o.transpose(1, 2).reshape(b, t, _heads * _headDim)).MoveToOuterDisposeScope();
     }
 }

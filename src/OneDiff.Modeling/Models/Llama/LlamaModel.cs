@@ -29,7 +29,7 @@ public sealed class LlamaModel : nn.Module
 
     /// <param name="inputsEmbeds">(B, T, hidden).</param>
     /// <param name="attentionMask">(B, cached + T) 1/0 mask over everything attended (made causal
-    /// here), a (B, 1, T, cached + T) additive mask used as given, or null (causal).</param>
+    /// here), a (B, 1, T or 1, cached + T) additive mask used as given, or null (causal, no padding).</param>
     /// <param name="positionIds">(B, T) positions, or null (cached length + 0..T-1).</param>
     /// <param name="cache">a KV cache to extend, or null.</param>
     public Tensor forward(Tensor inputsEmbeds, Tensor? attentionMask, Tensor? positionIds, KvCache? cache)
@@ -39,12 +39,16 @@ public sealed class LlamaModel : nn.Module
         int past = cache?.Length ?? 0;
         positionIds ??= torch.arange(Scalars.Of((long)past), Scalars.Of(past + t), device: inputsEmbeds.device).unsqueeze(0).expand(b, t);
         var (cos, sin) = _rotary.Compute(positionIds, inputsEmbeds.dtype);
-        Tensor? mask;
+        // Without a mask: SDPA's own causal pattern for a fresh sequence (no mask tensor, the flash
+        // kernel on CUDA), nothing for one new token after a cache, an offset pattern otherwise.
+        Tensor? mask = null;
+        bool causal = false;
         if (attentionMask is not null && attentionMask.dim() == 4) mask = attentionMask;
         else if (attentionMask is not null) mask = Masks.Decoder(attentionMask, t, inputsEmbeds.dtype);
-        else mask = Masks.Additive(Masks.CausalAllowed(t, past + t, inputsEmbeds.device), inputsEmbeds.dtype);
+        else if (past == 0) causal = true;
+        else if (t > 1) mask = Masks.Additive(Masks.CausalAllowed(t, past + t, inputsEmbeds.device), inputsEmbeds.dtype);
         var x = inputsEmbeds;
-        foreach (var layer in layers) x = layer.forward(x, cos, sin, mask, cache);
+        foreach (var layer in layers) x = layer.forward(x, cos, sin, mask, causal, cache);
         cache?.Advance((int)t);
         return norm.forward(x).MoveToOuterDisposeScope();
     }

@@ -127,8 +127,8 @@ public sealed class OneDiffModel : nn.Module
     }
 
     /// <summary>The LLM inputs for generation: embeddings of [before][visual][after], padded on
-    /// the left, and the (B, T) 1/0 attention mask.</summary>
-    public (Tensor Embeds, Tensor AttentionMask) BuildGenerationInputs(Tensor visual, IReadOnlyList<EncodedPrompt> prompts)
+    /// the left, and the (B, T) 1/0 attention mask (null where every row has the same length).</summary>
+    public (Tensor Embeds, Tensor? AttentionMask) BuildGenerationInputs(Tensor visual, IReadOnlyList<EncodedPrompt> prompts)
     {
         using var scope = torch.NewDisposeScope();
         var device = visual.device;
@@ -150,7 +150,8 @@ public sealed class OneDiffModel : nn.Module
             rows.Add(torch.cat(parts.Select(t => t.to(visual.dtype)).ToArray(), 0));
             for (long k = padCount; k < max; k++) masks[i * max + k] = 1;
         }
-        return (torch.stack(rows, 0).MoveToOuterDisposeScope(), torch.tensor(masks, device: device).view(b, max).MoveToOuterDisposeScope());
+        var embeds = torch.stack(rows, 0).MoveToOuterDisposeScope();
+        return lengths.All(l => l == max) ? (embeds, null) : (embeds, torch.tensor(masks, device: device).view(b, max).MoveToOuterDisposeScope());
     }
 
     /// <summary>Mean cross-entropy (fp32) of the answer tokens. The head runs only at positions
@@ -180,10 +181,12 @@ public sealed class OneDiffModel : nn.Module
     /// <summary>LLM inputs of a training batch, padded on the right: each row is
     /// [before][visual][after][answer 1]...[answer k]; answers continue the prefix's positions and
     /// attend to the prefix and to themselves only.</summary>
-    /// <returns>Embeds (B, T, hidden); Mask (B, 1, T, T) additive; Positions (B, T);
+    /// <returns>Embeds (B, T, hidden); Mask (B, 1, T, T) additive and Positions (B, T), both null
+    /// where no row packs several answers (then plain causal attention over 0..T-1 is the same for
+    /// every token that counts: padding sits at the end, after all of them);
     /// PredictingRows: the flattened (B*T) index of the hidden state that predicts each answer token;
     /// Targets: those tokens.</returns>
-    public (Tensor Embeds, Tensor Mask, Tensor Positions, Tensor PredictingRows, Tensor Targets) BuildTrainingInputs(Tensor visual, IReadOnlyList<TrainingPrompt> prompts)
+    public (Tensor Embeds, Tensor? Mask, Tensor? Positions, Tensor PredictingRows, Tensor Targets) BuildTrainingInputs(Tensor visual, IReadOnlyList<TrainingPrompt> prompts)
     {
         using var scope = torch.NewDisposeScope();
         var device = visual.device;
@@ -225,6 +228,11 @@ public sealed class OneDiffModel : nn.Module
             if (t > lengths[i]) parts.Add(language_model.Embed(torch.full(t - lengths[i], Scalars.Of((long)pad), ScalarType.Int64, device)));
             rows.Add(torch.cat(parts.Select(x => x.to(visual.dtype)).ToArray(), 0));
         }
+        var embeds = torch.stack(rows, 0).MoveToOuterDisposeScope();
+        var predictingRows = torch.tensor(predicting.ToArray(), device: device).MoveToOuterDisposeScope();
+        var targetIds = torch.tensor(targets.ToArray(), device: device).MoveToOuterDisposeScope();
+        if (prompts.All(p => p.Answers.Count <= 1)) return (embeds, null, null, predictingRows, targetIds);
+
         var seg = torch.tensor(segments, device: device).view(b, t);
         var query = seg.unsqueeze(2);
         var key = seg.unsqueeze(1);
@@ -232,10 +240,7 @@ public sealed class OneDiffModel : nn.Module
         var allowed = Modules.Masks.CausalAllowed(t, t, device).unsqueeze(0)
             .logical_and(key.eq(Scalars.Of(0L)).logical_or(key.eq(query).logical_and(key.gt(Scalars.Of(0L)))));
         var mask = Modules.Masks.Additive(allowed.unsqueeze(1), visual.dtype);
-        return (torch.stack(rows, 0).MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(),
-            torch.tensor(positions, device: device).view(b, t).MoveToOuterDisposeScope(),
-            torch.tensor(predicting.ToArray(), device: device).MoveToOuterDisposeScope(),
-            torch.tensor(targets.ToArray(), device: device).MoveToOuterDisposeScope());
+        return (embeds, mask.MoveToOuterDisposeScope(), torch.tensor(positions, device: device).view(b, t).MoveToOuterDisposeScope(), predictingRows, targetIds);
     }
 
     /// <summary>Generated answer ids per pair (without the prompt).</summary>
