@@ -49,6 +49,7 @@ static class ModelBenchmark
         {
             model.SetStage(TrainingStage.InstructionTuning);
             model.train();
+            model.language_model.model.GradientCheckpointing = args.Contains("--checkpointing");
             var named = model.named_parameters().GroupBy(p => p.parameter.Handle).ToDictionary(g => g.Key, g => g.First().name);
             var groups = model.TrainableParameters().GroupBy(t => t.Group)
                 .Select(g => new AdamW.Group(g.Key, 2e-5, g.Select(t => (named[t.Parameter.Handle], t.Parameter)).ToList())).ToList();
@@ -81,7 +82,9 @@ static class ModelBenchmark
             {
                 what = "sft_step", batch, seq, median_s = Math.Round(s, 4), samples_per_s = Math.Round(batch / s, 2), tokens_per_s = Math.Round(tokens / s),
                 model_tflops_per_s = Math.Round(flops / s / 1e12, 1), loss = Math.Round(loss, 4), peak_mem_gib = memory?.PeakGiB,
+                peak_rss_gib = PeakResidentGiB(), checkpointing = model.language_model.model.GradientCheckpointing,
             });
+            model.language_model.model.GradientCheckpointing = false;
         }
 
         model.eval();
@@ -110,6 +113,14 @@ static class ModelBenchmark
             });
         }
         return 0;
+    }
+
+    /// <summary>The process's peak resident memory (Linux VmHWM): the CPU runs' memory measure.</summary>
+    static double? PeakResidentGiB()
+    {
+        if (!File.Exists("/proc/self/status")) return null;
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return line is null ? null : Math.Round(long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1048576.0, 2);
     }
 
     static void Sync(ResolvedDevice d) { if (d.IsCuda) torch.cuda.synchronize(); }

@@ -68,6 +68,10 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         /// the compute with three references (batches then count pairs).</summary>
         public bool PackReferences { get; set; }
         public int GradientAccumulation { get; set; } = 1;
+        /// <summary>Recompute the LLM layers' activations in the backward pass instead of keeping
+        /// them: the activation memory of one layer rather than of all, for about a third more
+        /// compute per step (the 7B preset at larger batches, or on smaller GPUs).</summary>
+        public bool GradientCheckpointing { get; set; }
         /// <summary>Longest answer in tokens; longer references are cut.</summary>
         public int MaxAnswerTokens { get; set; } = 64;
         public int Seed { get; set; } = 1;
@@ -173,12 +177,11 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         loop.Run(train, Stage(TrainingStage.InstructionTuning, o.StageTwoEpochs, o.StageTwoSteps, new Dictionary<string, double>
         {
             ["projectors"] = o.StageTwoLearningRate, ["delta_module"] = o.StageTwoLearningRate, ["language_model"] = o.StageTwoLanguageModelLearningRate ?? o.StageTwoLearningRate,
-        }), Report, o.Cancellation, step =>
+        }), Report, o.Cancellation, o.ValidationData is not null && o.ValidateEvery > 0 ? step =>
         {
-            if (o.ValidationData is not null && o.ValidateEvery > 0 && step % o.ValidateEvery == 0) Validate(transformer, ch);
-            model.train();
+            if (step % o.ValidateEvery == 0) { Validate(transformer, ch); model.train(); }
             return true;
-        });
+        } : null);
         LossHistory = loop.Losses.ToList();
         if (o.ValidationData is not null) Validate(transformer, ch);
         ch.Info(MessageSensitivity.None, $"trained in {sw.Elapsed:mm\\:ss}");
@@ -189,7 +192,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
     {
         Stage = stage, Epochs = epochs, MaxSteps = steps, BatchSize = _options.BatchSize, GradientAccumulation = _options.GradientAccumulation,
         LearningRates = lrs, WarmupFraction = _options.WarmupFraction, WeightDecay = _options.WeightDecay, MaxGradNorm = _options.MaxGradNorm,
-        Seed = _options.Seed, CacheVisionFeatures = _options.CacheVisionFeatures, CheckpointFolder = _options.CheckpointFolder,
+        Seed = _options.Seed, CacheVisionFeatures = _options.CacheVisionFeatures, GradientCheckpointing = _options.GradientCheckpointing, CheckpointFolder = _options.CheckpointFolder,
         CheckpointEvery = _options.CheckpointEvery, Resume = _options.Resume,
     };
 

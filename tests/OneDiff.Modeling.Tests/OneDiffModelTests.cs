@@ -180,6 +180,43 @@ public class OneDiffModelTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void GradientCheckpointingGivesTheSameLossAndGradients(bool packed)
+    {
+        var (model, prompts, a, b) = Tiny(7);
+        model.SetStage(TrainingStage.InstructionTuning);
+        model.train();
+        // Unpacked: SDPA's causal path; packed: the block mask path.
+        var batch = packed
+            ? new[] { TrainingPrompt.Pack([prompts.Encode("What changed?", "the red car is gone"), prompts.Encode("What changed?", "a car left")]), new TrainingPrompt(prompts.Encode("What changed?", "a man appeared")) }
+            : new[] { new TrainingPrompt(prompts.Encode("What changed?", "the red car is gone")), new TrainingPrompt(prompts.Encode("Describe it.", "a man appeared by the door")) };
+        var trainable = model.TrainableParameters().Select(t => t.Parameter).ToList();
+
+        (float Loss, List<Tensor> Grads) Run(bool checkpointing)
+        {
+            model.language_model.model.GradientCheckpointing = checkpointing;
+            foreach (var p in trainable) p.grad = null;
+            using var scope = torch.NewDisposeScope();
+            var loss = model.Loss(model.EncodePair(a, b), batch);
+            loss.backward();
+            return (loss.item<float>(), trainable.Select(p => p.grad!.clone().DetachFromDisposeScope()).ToList());
+        }
+
+        var plain = Run(false);
+        var recomputed = Run(true);
+        model.language_model.model.GradientCheckpointing = false;
+        Assert.Equal(plain.Loss, recomputed.Loss, 6);
+        Assert.Contains(model.TrainableParameters(), t => t.Group == "language_model");
+        for (int i = 0; i < trainable.Count; i++)
+        {
+            double scale = plain.Grads[i].abs().max().item<float>() + 1e-6;
+            double diff = (plain.Grads[i] - recomputed.Grads[i]).abs().max().item<float>();
+            Assert.True(diff <= 1e-4 * scale, $"parameter {i}: gradients differ by {diff} (largest {scale})");
+        }
+    }
+
     [Fact]
     public void TheLossIsThatOfTheFullCausalSequence()
     {

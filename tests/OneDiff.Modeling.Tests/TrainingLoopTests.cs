@@ -72,6 +72,22 @@ public class TrainingLoopTests
     }
 
     [Fact]
+    public void GradientCheckpointingFollowsTheSameLossCurveAndReportsEveryStep()
+    {
+        var data = Examples(16);
+        var plain = new TrainingLoop(NewModel(), torch.CPU);
+        plain.Run(data, Settings(TrainingStage.InstructionTuning));
+        var model = NewModel();
+        var recomputed = new TrainingLoop(model, torch.CPU);
+        var reported = new List<long>();
+        recomputed.Run(data, Settings(TrainingStage.InstructionTuning) with { GradientCheckpointing = true }, p => reported.Add(p.Step));
+        Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), reported);
+        Assert.False(model.language_model.model.GradientCheckpointing, "the loop leaves the model as it found it");
+        for (int i = 0; i < 12; i++)
+            Assert.True(Math.Abs(plain.Losses[i] - recomputed.Losses[i]) < 1e-4, $"step {i + 1}: {plain.Losses[i]} vs {recomputed.Losses[i]}");
+    }
+
+    [Fact]
     public void WarmupThenCosine()
     {
         Assert.Equal(0.5, LearningRateSchedule.Scale(0, 100, 0.02), 9);

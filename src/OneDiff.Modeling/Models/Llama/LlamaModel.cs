@@ -17,6 +17,11 @@ public sealed class LlamaModel : nn.Module
     public readonly ModuleList<LlamaDecoderLayer> layers;
     public readonly RmsNorm norm;
 
+    /// <summary>Keep only each layer's input in training and run the layer again in the backward
+    /// pass (<see cref="CheckpointedDecoderLayer"/>): activation memory of one layer instead of all,
+    /// for about one more forward pass of compute.</summary>
+    public bool GradientCheckpointing { get; set; }
+
     public LlamaModel(LlamaConfig config) : base(nameof(LlamaModel))
     {
         Config = config;
@@ -48,7 +53,11 @@ public sealed class LlamaModel : nn.Module
         else if (past == 0) causal = true;
         else if (t > 1) mask = Masks.Additive(Masks.CausalAllowed(t, past + t, inputsEmbeds.device), inputsEmbeds.dtype);
         var x = inputsEmbeds;
-        foreach (var layer in layers) x = layer.forward(x, cos, sin, mask, causal, cache);
+        bool checkpoint = GradientCheckpointing && cache is null && torch.is_grad_enabled();
+        foreach (var layer in layers)
+            x = checkpoint && x.requires_grad
+                ? CheckpointedDecoderLayer.Apply(layer, x, cos, sin, mask, causal)
+                : layer.forward(x, cos, sin, mask, causal, cache);
         cache?.Advance((int)t);
         return norm.forward(x).MoveToOuterDisposeScope();
     }
