@@ -87,6 +87,7 @@ static class ModelBenchmark
             model.language_model.model.GradientCheckpointing = false;
         }
 
+        if (args.Contains("--skip-generate")) return 0;
         model.eval();
         using (torch.no_grad())
         {

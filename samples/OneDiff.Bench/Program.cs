@@ -10,6 +10,6 @@ return args.FirstOrDefault() switch
 static int Usage()
 {
     Console.Error.WriteLine("usage: OneDiff.Bench metrics [--items N] [--refs N] [--repeats N] [--write-input FILE]");
-    Console.Error.WriteLine("       OneDiff.Bench model [--preset Vicuna7B|Qwen2_7B|Tiny] [--device auto|cpu|cuda] [--batch 8] [--gen-batch 16] [--new-tokens 32] [--steps 5] [--layers N] [--skip-sft] [--checkpointing]");
+    Console.Error.WriteLine("       OneDiff.Bench model [--preset Vicuna7B|Qwen2_7B|Tiny] [--device auto|cpu|cuda] [--batch 8] [--gen-batch 16] [--new-tokens 32] [--steps 5] [--layers N] [--skip-sft] [--skip-generate] [--checkpointing]");
     return 2;
 }

@@ -9,6 +9,8 @@ public sealed class RotaryEmbedding
 {
     readonly double _theta;
     readonly int _dim;
+    readonly object _gate = new();
+    Tensor? _invFreq; // on the device of the last call: building it copies theta from the host, a sync on CUDA
 
     public RotaryEmbedding(int headDim, double theta) { _dim = headDim; _theta = theta; }
 
@@ -17,11 +19,22 @@ public sealed class RotaryEmbedding
     {
         using var scope = torch.NewDisposeScope();
         var device = positionIds.device;
-        var exponents = torch.arange(Scalars.Of(0L), Scalars.Of((long)_dim), Scalars.Of(2L), ScalarType.Int64, device).to(ScalarType.Float32).div(Scalars.Of((long)_dim));
-        var invFreq = torch.pow(torch.tensor(_theta, device: device), exponents).reciprocal();
-        var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * invFreq.view(1, 1, -1);
+        var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * InverseFrequencies(device).view(1, 1, -1);
         var emb = torch.cat([freqs, freqs], -1);
         return (emb.cos().to(dtype).MoveToOuterDisposeScope(), emb.sin().to(dtype).MoveToOuterDisposeScope());
+    }
+
+    Tensor InverseFrequencies(Device device)
+    {
+        lock (_gate)
+        {
+            if (_invFreq is { } cached && cached.device.ToString() == device.ToString()) return cached;
+            using var scope = torch.NewDisposeScope();
+            var exponents = torch.arange(Scalars.Of(0L), Scalars.Of((long)_dim), Scalars.Of(2L), ScalarType.Int64, device).to(ScalarType.Float32).div(Scalars.Of((long)_dim));
+            var invFreq = torch.pow(torch.tensor(_theta, device: device), exponents).reciprocal().DetachFromDisposeScope();
+            _invFreq?.Dispose();
+            return _invFreq = invFreq;
+        }
     }
 
     /// <summary>x * cos + rotate_half(x) * sin, for x (B, heads, T, headDim).</summary>

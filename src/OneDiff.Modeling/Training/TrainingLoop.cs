@@ -190,7 +190,9 @@ public sealed class TrainingLoop
             if (list[i].Length != 3 * side * side) throw new ArgumentException($"an image has {list[i].Length} values; the model takes (3, {side}, {side})");
             Array.Copy(list[i], 0, flat, i * 3 * side * side, list[i].Length);
         }
-        return torch.tensor(flat, [list.Count, 3, side, side]).to(_model.vision_tower.embeddings.patch_embedding.weight!.dtype, _device);
+        using var host = torch.tensor(flat, [list.Count, 3, side, side]);
+        using var onDevice = Runtime.HostToDevice.Upload(host, _device);
+        return onDevice.to(_model.vision_tower.embeddings.patch_embedding.weight!.dtype);
     }
 
     static string StageName(TrainingStage stage) => stage == TrainingStage.CoupledSampleTraining ? "stage1" : "stage2";

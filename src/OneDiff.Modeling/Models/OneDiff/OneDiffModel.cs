@@ -136,22 +136,45 @@ public sealed class OneDiffModel : nn.Module
         var lengths = prompts.Select(p => p.BeforeImage.Length + v + p.AfterImage.Length).ToArray();
         long max = lengths.Max();
         int pad = Config.Llm.PadTokenId ?? Config.Llm.EosTokenId ?? 0;
-        var rows = new List<Tensor>();
         var masks = new long[b * max];
+        var text = new (long[] Before, long[] After)[b];
         for (int i = 0; i < b; i++)
         {
             var p = prompts[i];
             long padCount = max - lengths[i];
-            var parts = new List<Tensor>();
-            if (padCount > 0) parts.Add(language_model.Embed(torch.full(padCount, Scalars.Of((long)pad), ScalarType.Int64, device)));
-            if (p.BeforeImage.Length > 0) parts.Add(language_model.Embed(torch.tensor(p.BeforeImage.Select(x => (long)x).ToArray(), device: device)));
-            parts.Add(visual[i]);
-            if (p.AfterImage.Length > 0) parts.Add(language_model.Embed(torch.tensor(p.AfterImage.Select(x => (long)x).ToArray(), device: device)));
-            rows.Add(torch.cat(parts.Select(t => t.to(visual.dtype)).ToArray(), 0));
+            text[i] = (Enumerable.Repeat((long)pad, (int)padCount).Concat(p.BeforeImage.Select(x => (long)x)).ToArray(), p.AfterImage.Select(x => (long)x).ToArray());
             for (long k = padCount; k < max; k++) masks[i * max + k] = 1;
         }
-        var embeds = torch.stack(rows, 0).MoveToOuterDisposeScope();
-        return lengths.All(l => l == max) ? (embeds, null) : (embeds, torch.tensor(masks, device: device).view(b, max).MoveToOuterDisposeScope());
+        var (embeds, _) = EmbedAroundVisual(visual, text, []);
+        var mask = lengths.All(l => l == max) ? null : Runtime.HostToDevice.Upload(masks, device).view(b, max).MoveToOuterDisposeScope();
+        return (embeds.MoveToOuterDisposeScope(), mask);
+    }
+
+    /// <summary>(B, T, hidden) rows of [before][visual tokens][after] and, uploaded with them,
+    /// <paramref name="extra"/>: all text of the batch goes to the device in one non-blocking copy
+    /// and through one embedding lookup (a copy per row would wait for the GPU each time).</summary>
+    (Tensor Embeds, Tensor Extra) EmbedAroundVisual(Tensor visual, IReadOnlyList<(long[] Before, long[] After)> text, long[] extra)
+    {
+        using var scope = torch.NewDisposeScope();
+        var ids = new List<long>();
+        foreach (var (before, after) in text) { ids.AddRange(before); ids.AddRange(after); }
+        int textCount = ids.Count;
+        ids.AddRange(extra);
+        var uploaded = Runtime.HostToDevice.Upload(ids.ToArray(), visual.device);
+        var embedded = language_model.Embed(uploaded.narrow(0, 0, textCount)).to(visual.dtype);
+        var rows = new List<Tensor>();
+        long at = 0;
+        for (int i = 0; i < text.Count; i++)
+        {
+            var (before, after) = text[i];
+            var parts = new List<Tensor>();
+            if (before.Length > 0) parts.Add(embedded.narrow(0, at, before.Length));
+            parts.Add(visual[i]);
+            if (after.Length > 0) parts.Add(embedded.narrow(0, at + before.Length, after.Length));
+            at += before.Length + after.Length;
+            rows.Add(torch.cat(parts.ToArray(), 0));
+        }
+        return (torch.stack(rows, 0).MoveToOuterDisposeScope(), uploaded.narrow(0, textCount, extra.Length).MoveToOuterDisposeScope());
     }
 
     /// <summary>Mean cross-entropy (fp32) of the answer tokens. The head runs only at positions
@@ -199,7 +222,7 @@ public sealed class OneDiffModel : nn.Module
         var positions = new long[b * t];
         var predicting = new List<long>();
         var targets = new List<long>();
-        var rows = new List<Tensor>();
+        var text = new (long[] Before, long[] After)[b];
         for (int i = 0; i < b; i++)
         {
             var p = prompts[i];
@@ -219,28 +242,24 @@ public sealed class OneDiffModel : nn.Module
                 at += answer.Length;
             }
             for (long k = at; k < t; k++) { segments[i * t + k] = -1; positions[i * t + k] = k; }
-
-            var text = p.AfterImage.Concat(p.Answers.SelectMany(x => x)).Select(x => (long)x).ToArray();
-            var parts = new List<Tensor>();
-            if (p.BeforeImage.Length > 0) parts.Add(language_model.Embed(torch.tensor(p.BeforeImage.Select(x => (long)x).ToArray(), device: device)));
-            parts.Add(visual[i]);
-            if (text.Length > 0) parts.Add(language_model.Embed(torch.tensor(text, device: device)));
-            if (t > lengths[i]) parts.Add(language_model.Embed(torch.full(t - lengths[i], Scalars.Of((long)pad), ScalarType.Int64, device)));
-            rows.Add(torch.cat(parts.Select(x => x.to(visual.dtype)).ToArray(), 0));
+            text[i] = (p.BeforeImage.Select(x => (long)x).ToArray(),
+                p.AfterImage.Concat(p.Answers.SelectMany(x => x)).Select(x => (long)x).Concat(Enumerable.Repeat((long)pad, (int)(t - lengths[i]))).ToArray());
         }
-        var embeds = torch.stack(rows, 0).MoveToOuterDisposeScope();
-        var predictingRows = torch.tensor(predicting.ToArray(), device: device).MoveToOuterDisposeScope();
-        var targetIds = torch.tensor(targets.ToArray(), device: device).MoveToOuterDisposeScope();
-        if (prompts.All(p => p.Answers.Count <= 1)) return (embeds, null, null, predictingRows, targetIds);
+        var (embeds, indices) = EmbedAroundVisual(visual, text, [.. predicting, .. targets]);
+        var predictingRows = indices.narrow(0, 0, predicting.Count);
+        var targetIds = indices.narrow(0, predicting.Count, targets.Count);
+        if (prompts.All(p => p.Answers.Count <= 1))
+            return (embeds.MoveToOuterDisposeScope(), null, null, predictingRows.MoveToOuterDisposeScope(), targetIds.MoveToOuterDisposeScope());
 
-        var seg = torch.tensor(segments, device: device).view(b, t);
+        var seg = Runtime.HostToDevice.Upload(segments, device).view(b, t);
         var query = seg.unsqueeze(2);
         var key = seg.unsqueeze(1);
         // Causal, and a key is either the prefix or the query's own answer (padding reads the prefix).
         var allowed = Modules.Masks.CausalAllowed(t, t, device).unsqueeze(0)
             .logical_and(key.eq(Scalars.Of(0L)).logical_or(key.eq(query).logical_and(key.gt(Scalars.Of(0L)))));
         var mask = Modules.Masks.Additive(allowed.unsqueeze(1), visual.dtype);
-        return (embeds, mask.MoveToOuterDisposeScope(), torch.tensor(positions, device: device).view(b, t).MoveToOuterDisposeScope(), predictingRows, targetIds);
+        return (embeds.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), Runtime.HostToDevice.Upload(positions, device).view(b, t).MoveToOuterDisposeScope(),
+            predictingRows.MoveToOuterDisposeScope(), targetIds.MoveToOuterDisposeScope());
     }
 
     /// <summary>Generated answer ids per pair (without the prompt).</summary>
