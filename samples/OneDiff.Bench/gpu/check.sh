@@ -8,6 +8,7 @@ out="${OUT:-/tmp/onediff-gpu-check}"
 mkdir -p "$out"
 cd "$(dirname "$0")/../../.."
 [ -f .gpu/on-device.sh ] || { echo "check.sh: run from the repository root after samples/OneDiff.Bench/gpu/pack.sh" >&2; exit 1; }
+[ -d .gpu/app ] || tar -xJf .gpu/app.tar.xz -C .gpu
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 # The reference's SFT step peaks at 99.8 GiB: on a smaller card both programs run 16 LLM layers.
 mem_mib="$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares the GPU issue's check for the lent GPU machine (run here, from anywhere in the repo).
-# Packs the benchmark, the modeling tests (HfParity on CUDA) and the quickstart into .gpu/app with
-# ../shared/gpu/pack.sh, and copies the PyTorch reference script beside them, so that one device
-# call measures both programs on the same card:
+# Packs the benchmark, the modeling tests (HfParity on CUDA) and the quickstart into one app folder
+# with ../shared/gpu/pack.sh (archived as .gpu/app.tar.xz; check.sh unpacks it there), and copies
+# the PyTorch reference script beside them, so that one device call measures both programs on the
+# same card:
 #   device tool: command "bash samples/OneDiff.Bench/gpu/check.sh", carry [".gpu"], kind nvidia-h200
 set -euo pipefail
 root="$(git rev-parse --show-toplevel)"
@@ -18,7 +19,12 @@ for proj in tests/OneDiff.Modeling.Tests/OneDiff.Modeling.Tests.csproj samples/O
   # Each publish replaces .gpu/app: gather them (they share every dependency's version).
   cp -r .gpu/app/. "$staging/app/"
 done
-rm -rf .gpu/app && mv "$staging/app" .gpu/app
+# What the runs do not need (the test SDK's coverage collector alone is 30 MB), then one archive:
+# the tree that travels is limited to 64 MiB, the .NET runtime's 26 MB included.
+rm -rf "$staging/app/Microsoft.CodeCoverage" "$staging"/app/*.pdb "$staging"/app/*.dbg
+find "$staging/app" -mindepth 1 -maxdepth 1 -type d -regex '.*/[a-z][a-z]\(-[A-Za-z]+\)?' -exec rm -rf {} +
+rm -rf .gpu/app
+tar -C "$staging" -cf - app | xz -T0 -6 > .gpu/app.tar.xz
 mkdir -p .gpu/reference
 cp "$shared/gpu/reference/onediff_pytorch_reference.py" .gpu/reference/
 du -sh .gpu
