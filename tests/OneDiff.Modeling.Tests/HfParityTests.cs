@@ -9,16 +9,27 @@ namespace OneDiff.Modeling.Tests;
 
 /// <summary>
 /// Parity with Hugging Face transformers: every folder of the fixture directory (tests/fixtures/
-/// hf-reference, or ONEDIFF_HF_FIXTURES) is a case, its family read from config.json.
+/// hf-reference, or ONEDIFF_HF_FIXTURES) is a case, its family read from config.json. Each float32
+/// case also runs with the model and its inputs in bfloat16 (the GPU dtype), against the same
+/// reference outputs within bf16's rounding.
 /// </summary>
 [Trait("Category", "HfParity")]
 public partial class HfParityTests
 {
-    public static TheoryData<string> Cases()
+    static IEnumerable<string> CaseNames() =>
+        Directory.GetDirectories(TestPaths.HfFixtures).Order().Where(dir => File.Exists(Path.Combine(dir, "config.json"))).Select(dir => Path.GetFileName(dir)!);
+
+    public static TheoryData<string> Cases() => new(CaseNames());
+
+    /// <summary>The float32 cases (the fixtures whose weights are already bf16 are checked as they are).</summary>
+    public static TheoryData<string> Float32Cases()
     {
         var data = new TheoryData<string>();
-        foreach (var dir in Directory.GetDirectories(TestPaths.HfFixtures).Order())
-            if (File.Exists(Path.Combine(dir, "config.json"))) data.Add(Path.GetFileName(dir));
+        foreach (var name in CaseNames())
+        {
+            using var checkpoint = SafetensorsCheckpoint.Open(Path.Combine(TestPaths.HfFixtures, name));
+            if (checkpoint.Names.All(n => checkpoint.Entry(n).DType == ScalarType.Float32)) data.Add(name);
+        }
         return data;
     }
 
@@ -27,21 +38,52 @@ public partial class HfParityTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void FixtureMatchesTheReference(string name)
+    public void FixtureMatchesTheReference(string name) => Check(name, ScalarType.Float32);
+
+    [Theory]
+    [MemberData(nameof(Float32Cases))]
+    public void FixtureMatchesTheReferenceInBFloat16(string name) => Check(name, ScalarType.BFloat16);
+
+    static void Check(string name, ScalarType dtype)
     {
         string dir = Path.Combine(TestPaths.HfFixtures, name);
         var config = HfConfig.Load(dir);
         using var io = SafetensorsFile.Open(Path.Combine(dir, "io.safetensors"));
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
+        var run = new Run(io, dtype);
         switch (config.ModelType)
         {
-            case "clip_vision_model": CheckClipVision(dir, config, io); break;
-            case "clip": CheckClip(dir, config, io); break;
-            case "blip_2_qformer": CheckQFormer(dir, config, io); break;
-            case "bert": CheckBert(dir, config, io); break;
-            case "llama" or "qwen2": CheckCausalLm(dir, config, io); break;
+            case "clip_vision_model": CheckClipVision(dir, config, run); break;
+            case "clip": CheckClip(dir, config, run); break;
+            case "blip_2_qformer": CheckQFormer(dir, config, run); break;
+            case "bert": CheckBert(dir, config, run); break;
+            case "llama" or "qwen2": CheckCausalLm(dir, config, run); break;
             default: throw new InvalidOperationException($"{name}: no parity check for model_type '{config.ModelType}'");
+        }
+    }
+
+    /// <summary>One parity run: the reference file, and the dtype the model and its float inputs
+    /// run in (the comparison's tolerance follows from it).</summary>
+    sealed record Run(SafetensorsFile Io, ScalarType Dtype)
+    {
+        public Tensor Input(string name) => OnDevice(Io.Read(name));
+
+        public Tensor OnDevice(Tensor t) => t.is_floating_point() ? t.to(Dtype, TestDevice) : t.to(TestDevice);
+
+        public Tensor Reference(string name) => Io.Read(name);
+
+        /// <summary>Relative error limit: float32 rounding, or a few units of bf16's last place
+        /// (2^-8) accumulated through the layers.</summary>
+        public double Tolerance => Dtype == ScalarType.BFloat16 ? 2e-2 : 1e-4;
+
+        public void Close(Tensor got, string name, string? what = null) => HfParityTests.Close(got, Reference(name), $"{what ?? name} ({Dtype})", Tolerance);
+
+        public T Load<T>(T module, string dir, Func<string, string?>? names = null) where T : nn.Module
+        {
+            HfParityTests.Load(module, dir, names);
+            module.to(Dtype);
+            return module;
         }
     }
 
@@ -69,22 +111,22 @@ public partial class HfParityTests
         return module;
     }
 
-    static void CheckClipVision(string dir, HfConfig config, SafetensorsFile io)
+    static void CheckClipVision(string dir, HfConfig config, Run run)
     {
-        var model = Load(new ClipVisionTransformer(ClipVisionConfig.FromHf(config)), dir);
-        using var output = model.forward(io.Read("pixel_values").to(TestDevice));
+        var model = run.Load(new ClipVisionTransformer(ClipVisionConfig.FromHf(config)), dir);
+        using var output = model.forward(run.Input("pixel_values"));
         for (int i = 0; i < output.HiddenStates.Length; i++)
-            Close(output.HiddenStates[i], io.Read($"hidden_states.{i}"), $"hidden_states.{i}");
-        Close(output.LastHiddenState, io.Read("last_hidden_state"), "last_hidden_state");
-        Close(output.PoolerOutput, io.Read("pooler_output"), "pooler_output");
+            run.Close(output.HiddenStates[i], $"hidden_states.{i}");
+        run.Close(output.LastHiddenState, "last_hidden_state");
+        run.Close(output.PoolerOutput, "pooler_output");
     }
 
-    static void CheckClip(string dir, HfConfig config, SafetensorsFile io)
+    static void CheckClip(string dir, HfConfig config, Run run)
     {
-        var model = Load(new ClipModel(ClipConfig.FromHf(config)), dir);
-        using var output = model.forward(io.Read("input_ids").to(TestDevice), io.Read("attention_mask").to(TestDevice), io.Read("pixel_values").to(TestDevice));
-        Close(output.TextEmbeds, io.Read("text_embeds"), "text_embeds");
-        Close(output.ImageEmbeds, io.Read("image_embeds"), "image_embeds");
-        Close(output.LogitsPerImage, io.Read("logits_per_image"), "logits_per_image");
+        var model = run.Load(new ClipModel(ClipConfig.FromHf(config)), dir);
+        using var output = model.forward(run.Input("input_ids"), run.Input("attention_mask"), run.Input("pixel_values"));
+        run.Close(output.TextEmbeds, "text_embeds");
+        run.Close(output.ImageEmbeds, "image_embeds");
+        run.Close(output.LogitsPerImage, "logits_per_image");
     }
 }
