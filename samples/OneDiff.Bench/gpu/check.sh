@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The GPU issue's check, run on the lent GPU machine after gpu/pack.sh here (docs/gpu.md). One
 # call of at most 9 1/2 minutes: the PyTorch reference and our benchmark on the same card, the
-# HfParity tests on CUDA (every fixture in fp32 and in bf16), our SFT step with activation checkpointing, and
-# the Tiny quickstart on CUDA. Each part has its own time limit and log under $OUT; a summary ends
-# stdout.
+# HfParity tests on CUDA (every fixture in fp32 and in bf16), our SFT step with activation
+# checkpointing, and the Tiny quickstart on CUDA. Each part has its own time limit and log under
+# $OUT; a summary ends stdout.
 set -uo pipefail
 out="${OUT:-/tmp/onediff-gpu-check}"
 mkdir -p "$out"
