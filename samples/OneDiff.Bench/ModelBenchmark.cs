@@ -92,6 +92,7 @@ static class ModelBenchmark
         using (torch.no_grad())
         {
             var times = new List<double>();
+            var prefills = new List<double>();
             long prefixLength = 0;
             for (int rep = 0; rep < 3; rep++)
             {
@@ -99,18 +100,25 @@ static class ModelBenchmark
                 var visual = model.EncodePair(Images(genBatch), Images(genBatch));
                 var prompts = Enumerable.Range(0, genBatch).Select(_ => new EncodedPrompt(Ids(Prefix), Ids(Prompt), [])).ToList();
                 prefixLength = Prefix + visual.shape[1] + Prompt;
-                Sync(resolved);
-                var t = Stopwatch.StartNew();
                 // No end token: every row writes all new tokens, as the reference's min_new_tokens does.
-                model.Generate(visual, prompts, new GenerationOptions { MaxNewTokens = newTokens, PadTokenId = 0 });
-                Sync(resolved);
-                times.Add(t.Elapsed.TotalSeconds);
+                double Timed(int tokens)
+                {
+                    Sync(resolved);
+                    var t = Stopwatch.StartNew();
+                    model.Generate(visual, prompts, new GenerationOptions { MaxNewTokens = tokens, PadTokenId = 0 });
+                    Sync(resolved);
+                    return t.Elapsed.TotalSeconds;
+                }
+                times.Add(Timed(newTokens));
+                // The prefill and the first token alone: splits the time into prefill and per-token decoding.
+                prefills.Add(Timed(1));
             }
-            double s = Median(times);
+            double s = Median(times), prefill = Median(prefills);
             Print(new
             {
                 what = "generate", batch = genBatch, prefix = prefixLength, new_tokens = newTokens, median_s = Math.Round(s, 4),
                 new_tokens_per_s = Math.Round(genBatch * newTokens / s), captions_per_s = Math.Round(genBatch / s, 2), peak_mem_gib = memory?.PeakGiB,
+                prefill_s = Math.Round(prefill, 4), decode_ms_per_token = newTokens > 1 ? Math.Round((s - prefill) / (newTokens - 1) * 1000, 2) : (double?)null,
             });
         }
         return 0;
