@@ -92,12 +92,8 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
     {
         using var scope = torch.NewDisposeScope();
         int side = Config.Vision.ImageSize;
-        Tensor Pixels(Func<PreparedPair, float[]> pick)
-        {
-            var flat = new float[batch.Count * 3 * side * side];
-            for (int i = 0; i < batch.Count; i++) Array.Copy(pick(batch[i]), 0, flat, i * 3 * side * side, 3 * side * side);
-            return torch.tensor(flat, [batch.Count, 3, side, side]).to(Model.vision_tower.embeddings.patch_embedding.weight!.dtype, Device.ToTorch());
-        }
+        Tensor Pixels(Func<PreparedPair, float[]> pick) =>
+            OneDiff.Modeling.Runtime.HostToDevice.Images(batch.Select(pick).ToList(), side, Model.vision_tower.embeddings.patch_embedding.weight!.dtype, Device.ToTorch());
         var prompts = batch.Select(p => _prompts.Encode(string.IsNullOrWhiteSpace(p.Record.Prompt) ? Settings.DefaultPrompt : p.Record.Prompt, null)).ToList();
         var options = new GenerationOptions
         {

@@ -20,6 +20,22 @@ public static class HostToDevice
         return pinned.to(device, non_blocking: true);
     }
 
+    /// <summary>A (N, 3, side, side) batch of preprocessed images on the device, in
+    /// <paramref name="dtype"/> (converted there).</summary>
+    public static Tensor Images(IReadOnlyList<float[]> images, int side, ScalarType dtype, Device device)
+    {
+        int size = 3 * side * side;
+        var flat = new float[images.Count * size];
+        for (int i = 0; i < images.Count; i++)
+        {
+            if (images[i].Length != size) throw new ArgumentException($"image {i} of the batch has {images[i].Length} values; the model takes (3, {side}, {side}) = {size}");
+            Array.Copy(images[i], 0, flat, i * size, size);
+        }
+        using var host = torch.tensor(flat, [images.Count, 3, side, side]);
+        using var onDevice = Upload(host, device);
+        return onDevice.to(dtype);
+    }
+
     public static Tensor Upload(long[] values, Device device)
     {
         using var host = torch.tensor(values);

@@ -181,19 +181,8 @@ public sealed class TrainingLoop
         return _model.EncodePair(first, second);
     }
 
-    Tensor Pixels(IEnumerable<float[]> images, int side)
-    {
-        var list = images.ToList();
-        var flat = new float[list.Count * 3 * side * side];
-        for (int i = 0; i < list.Count; i++)
-        {
-            if (list[i].Length != 3 * side * side) throw new ArgumentException($"an image has {list[i].Length} values; the model takes (3, {side}, {side})");
-            Array.Copy(list[i], 0, flat, i * 3 * side * side, list[i].Length);
-        }
-        using var host = torch.tensor(flat, [list.Count, 3, side, side]);
-        using var onDevice = Runtime.HostToDevice.Upload(host, _device);
-        return onDevice.to(_model.vision_tower.embeddings.patch_embedding.weight!.dtype);
-    }
+    Tensor Pixels(IEnumerable<float[]> images, int side) =>
+        Runtime.HostToDevice.Images(images.ToList(), side, _model.vision_tower.embeddings.patch_embedding.weight!.dtype, _device);
 
     static string StageName(TrainingStage stage) => stage == TrainingStage.CoupledSampleTraining ? "stage1" : "stage2";
 
