@@ -1,5 +1,4 @@
 using OneDiff.Modeling.Checkpoints;
-using OneDiff.Modeling.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
