@@ -2,6 +2,7 @@ using OneDiff.Modeling.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using AdamW = OneDiff.Modeling.Training.AdamW;
+using Parameter = TorchSharp.Modules.Parameter;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -115,5 +116,34 @@ public class OptimizerTests
         Assert.Equal(1.0, small.item<float>(), 5);
         Assert.Equal([0.6, 0.0], Values(a.grad!).Select(x => Math.Round(x, 5)));
         Assert.Null(GradientClipping.ClipByTotalNorm([none], 1.0));
+    }
+}
+
+public class OptimizerStressTests
+{
+    /// <summary>Thousands of updates while another thread keeps collecting: the hyperparameters
+    /// reach the fused kernel as scalars that stay alive through the call (a temporary scalar the
+    /// GC finalised mid-call crashed a quickstart run once).</summary>
+    [Fact]
+    public void UpdatesSurviveConcurrentGarbageCollections()
+    {
+        Runtime.TorchNativeLoader.EnsureLoaded();
+        var p = new Parameter(torch.zeros(4));
+        using var optimizer = new AdamW([new AdamW.Group("g", 1e-3, [("p", p)])]) { WeightDecay = 0.01 };
+        using var stop = new CancellationTokenSource();
+        var collector = Task.Run(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
+        try
+        {
+            for (int i = 0; i < 3000; i++)
+            {
+                p.grad = torch.ones(4);
+                optimizer.Update(1.0);
+                using var norm = GradientClipping.ClipByTotalNorm([p], 1.0);
+                optimizer.ZeroGrad();
+            }
+        }
+        finally { stop.Cancel(); collector.Wait(); }
+        Assert.Equal(3000, optimizer.Step);
+        Assert.All(p.detach().data<float>().ToArray(), x => Assert.True(x < 0, $"{x}"));
     }
 }

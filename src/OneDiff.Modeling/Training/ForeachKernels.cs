@@ -39,7 +39,12 @@ static class ForeachKernels
     {
         if (parameters.Length == 0) return;
         using var noGrad = torch.no_grad();
-        Unit.Value.invoke("adamw", parameters, grads, expAvgs, expAvgSqs, step, lr, beta1, beta2, weightDecay, eps);
+        // Numbers go in as scalars owned here until the call returns: TorchSharp turns a double
+        // argument into a temporary scalar that the GC may free while the call still reads it
+        // (Modules.Scalars; a quickstart run crashed on it, OptimizerStressTests reproduces it).
+        using Scalar lrValue = lr.ToScalar(), beta1Value = beta1.ToScalar(), beta2Value = beta2.ToScalar(),
+            decayValue = weightDecay.ToScalar(), epsValue = eps.ToScalar();
+        Unit.Value.invoke("adamw", parameters, grads, expAvgs, expAvgSqs, step, lrValue, beta1Value, beta2Value, decayValue, epsValue);
     }
 
     /// <summary>The L2 norm of all <paramref name="grads"/> together, as a float32 scalar tensor on
@@ -55,6 +60,7 @@ static class ForeachKernels
     public static void ScaleToNorm(Tensor[] grads, Tensor total, double maxNorm)
     {
         using var noGrad = torch.no_grad();
-        Unit.Value.invoke("scale_to_norm", grads, total, maxNorm);
+        using Scalar maxNormValue = maxNorm.ToScalar(); // owned through the call, as in AdamW
+        Unit.Value.invoke("scale_to_norm", grads, total, maxNormValue);
     }
 }
