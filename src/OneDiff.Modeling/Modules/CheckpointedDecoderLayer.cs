@@ -14,11 +14,11 @@ public sealed class CheckpointedDecoderLayer : autograd.MultiTensorFunction<Chec
 {
     public override string Name => nameof(CheckpointedDecoderLayer);
 
-    // The input gradient handed to the autograd engine: libtorch takes its own reference when the
-    // backward returns, so the wrapper is disposed at the next call instead of by the finalizer
-    // (which would keep a layer-sized buffer alive until a collection).
-    static readonly object Gate = new();
-    static Tensor? s_handedOver;
+    // The input gradient handed to the autograd engine: libtorch takes its own reference once the
+    // backward returns, so the wrapper is disposed at this thread's next call (by then that return
+    // is complete) instead of by the finalizer, which would keep a layer-sized buffer alive until
+    // a collection.
+    [ThreadStatic] static Tensor? t_handedOver;
 
     /// <summary>The layer's output; saves only its input (and the shared rotary/mask tensors).</summary>
     public static Tensor Apply(LlamaDecoderLayer layer, Tensor x, Tensor cos, Tensor sin, Tensor? mask, bool causal) =>
@@ -35,7 +35,8 @@ public sealed class CheckpointedDecoderLayer : autograd.MultiTensorFunction<Chec
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)
     {
-        lock (Gate) { s_handedOver?.Dispose(); s_handedOver = null; }
+        t_handedOver?.Dispose();
+        t_handedOver = null;
         Tensor inputGrad;
         using (var scope = torch.NewDisposeScope())
         {
@@ -49,7 +50,7 @@ public sealed class CheckpointedDecoderLayer : autograd.MultiTensorFunction<Chec
             inputGrad = (x.grad ?? torch.zeros_like(x)).DetachFromDisposeScope();
         }
         foreach (var g in gradOutputs) g.Dispose();
-        lock (Gate) s_handedOver = inputGrad;
+        t_handedOver = inputGrad;
         // One gradient per argument of Apply: only the input x gets one.
         return [null!, inputGrad, null!, null!, null!, null!];
     }
