@@ -49,6 +49,8 @@ public partial class HfParityTests
         }
         model.to(TestDevice);
         model.eval();
+        // q/k/v and gate/up are views of one buffer each (FusedProjections), for the fused products.
+        Assert.All(model.model.layers, l => Assert.True(l.self_attn.ProjectionsFused && l.mlp.ProjectionsFused));
         var weightType = model.model.embed_tokens.weight!.dtype;
         var ids = io.Read("input_ids").to(TestDevice);
         var logits = model.ForwardIds(ids);

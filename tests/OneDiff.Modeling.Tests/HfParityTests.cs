@@ -44,6 +44,30 @@ public partial class HfParityTests
     [MemberData(nameof(Float32Cases))]
     public void FixtureMatchesTheReferenceInBFloat16(string name) => Check(name, ScalarType.BFloat16);
 
+    /// <summary>The decoder fixtures again with the fused forms CUDA runs by default forced here:
+    /// libtorch's rms_norm (through the same call) and q/k/v, gate/up as one product each.</summary>
+    public static TheoryData<string, ScalarType> DecoderCasesWithDtypes()
+    {
+        var data = new TheoryData<string, ScalarType>();
+        var float32 = Float32Cases().Select(row => row.Data).ToHashSet();
+        foreach (var name in CaseNames())
+        {
+            if (HfConfig.Load(Path.Combine(TestPaths.HfFixtures, name)).ModelType is not ("llama" or "qwen2")) continue;
+            data.Add(name, ScalarType.Float32);
+            if (float32.Contains(name)) data.Add(name, ScalarType.BFloat16);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(DecoderCasesWithDtypes))]
+    public void DecoderFixtureMatchesTheReferenceWithTheFusedKernels(string name, ScalarType dtype)
+    {
+        Modules.KernelChoices.FusedRmsNorm = Modules.KernelChoices.FusedProjections = true;
+        try { Check(name, dtype); }
+        finally { Modules.KernelChoices.FusedRmsNorm = Modules.KernelChoices.FusedProjections = null; }
+    }
+
     static void Check(string name, ScalarType dtype)
     {
         string dir = Path.Combine(TestPaths.HfFixtures, name);

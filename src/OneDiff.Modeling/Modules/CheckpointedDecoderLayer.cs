@@ -30,6 +30,8 @@ public sealed class CheckpointedDecoderLayer : autograd.MultiTensorFunction<Chec
         ctx.save_for_backward(mask is null ? [x, cos, sin] : [x, cos, sin, mask]);
         ctx.save_data("layer", layer);
         ctx.save_data("causal", causal);
+        // Runs without gradients, as the recomputation will not: same (separate) products in both.
+        using var separate = FusedProjections.Suspend();
         return [layer.forward(x, cos, sin, mask, causal, cache: null)];
     }
 

@@ -11,6 +11,7 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
     readonly string _act;
     public readonly Linear gate_proj, up_proj, down_proj;
+    readonly FusedProjections _gateUp; // registered nowhere: the parameters are gate/up_proj's
 
     public LlamaMlp(int hidden, int intermediate, bool bias, string act) : base(nameof(LlamaMlp))
     {
@@ -19,11 +20,33 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
         up_proj = nn.Linear(hidden, intermediate, hasBias: bias);
         down_proj = nn.Linear(intermediate, hidden, hasBias: bias);
         RegisterComponents();
+        _gateUp = new FusedProjections(gate_proj, up_proj);
     }
+
+    /// <summary>Whether inference runs gate and up as one product (see <see cref="FusedProjections"/>).</summary>
+    public bool ProjectionsFused => _gateUp.Intact;
 
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        return down_proj.forward(Activations.Apply(_act, gate_proj.forward(x)) * up_proj.forward(x)).MoveToOuterDisposeScope();
+        Tensor gate, up;
+        if (_gateUp.TryForward(x) is { } both)
+        {
+            long n = both.shape[^1] / 2;
+            (gate, up) = (both.narrow(-1, 0, n), both.narrow(-1, n, n));
+        }
+        else (gate, up) = (gate_proj.forward(x), up_proj.forward(x));
+        return down_proj.forward(Activations.Apply(_act, gate) * up).MoveToOuterDisposeScope();
+    }
+
+    // A move gives every parameter storage of its own: share it again (same Parameter objects).
+    protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking) { base._to(device, dtype, non_blocking); _gateUp.Fuse(); return this; }
+    protected override nn.Module _to(DeviceType deviceType, int deviceIndex, bool non_blocking) { base._to(deviceType, deviceIndex, non_blocking); _gateUp.Fuse(); return this; }
+    protected override nn.Module _to(ScalarType dtype, bool non_blocking) { base._to(dtype, non_blocking); _gateUp.Fuse(); return this; }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _gateUp.Dispose();
+        base.Dispose(disposing);
     }
 }

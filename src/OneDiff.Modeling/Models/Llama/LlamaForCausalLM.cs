@@ -30,7 +30,7 @@ public sealed class LlamaForCausalLM : nn.Module
     /// <summary>Makes the head share the embedding matrix (after loading, too).</summary>
     public void TieWeights()
     {
-        if (Config.TieWordEmbeddings) lm_head.weight = model.embed_tokens.weight;
+        if (Config.TieWordEmbeddings) lm_head.weight = model.embed_tokens.weight!;
     }
 
     public Tensor Embed(Tensor ids) => model.embed_tokens.forward(ids);

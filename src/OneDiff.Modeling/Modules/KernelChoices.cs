@@ -1,0 +1,24 @@
+namespace OneDiff.Modeling.Modules;
+
+/// <summary>
+/// Process-wide switches between equivalent forms of the model's computations, so that one can be
+/// measured against the other (<c>samples/OneDiff.Bench model --compare-kernels</c>, part of the
+/// GPU check in docs/gpu.md) and tested both ways. Nothing else needs to set these: the defaults
+/// take the fused forms on CUDA, where they save kernels and memory passes, and the element-wise
+/// and separate forms on the CPU, where they measured as fast or faster (docs/benchmarks.md).
+/// </summary>
+public static class KernelChoices
+{
+    /// <summary>RMSNorm as libtorch's <c>rms_norm</c> (on CUDA one fused kernel forward and one
+    /// backward, since PyTorch 2.8's <c>_fused_rms_norm</c>) or as element-wise operations. Null (the default): fused for CUDA tensors; elsewhere
+    /// the element-wise form, since libtorch's CPU rms_norm is the same passes behind one more call.
+    /// The fused kernel multiplies by the weight before its single rounding to bf16/fp16, so its
+    /// low-precision output can differ from the element-wise form by one unit in the last place; in
+    /// fp32 the two agree.</summary>
+    public static bool? FusedRmsNorm { get; set; }
+
+    /// <summary>Inference runs q/k/v and gate/up as one product each (<see cref="Modules.FusedProjections"/>).
+    /// Null (the default): on CUDA, where it saves three kernel launches per layer and token. On
+    /// the CPU there is no launch to save, and the slices of the wide product are strided.</summary>
+    public static bool? FusedProjections { get; set; }
+}
