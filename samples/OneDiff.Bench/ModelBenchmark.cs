@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using OneDiff.Modeling.Generation;
 using OneDiff.Modeling.Models.OneDiff;
+using OneDiff.Modeling.Modules;
 using OneDiff.Modeling.Prompting;
 using OneDiff.Modeling.Runtime;
 using OneDiff.Modeling.Training;
@@ -45,54 +46,78 @@ static class ModelBenchmark
         int side = config.Vision.ImageSize;
         Tensor Images(int n) => torch.randn([n, 3, side, side], dtype: resolved.DefaultDtype, device: device);
 
-        if (!args.Contains("--skip-sft"))
+        bool checkpointing = args.Contains("--checkpointing");
+        // The kernel forms measured: the defaults, and with --compare-kernels the other RMSNorm
+        // form and the other projection form, taken in turn within every repetition, each rotation
+        // starting with the next one, so that warm-up, drift and position fall on all alike. The peak memory is then
+        // the whole run's, not a variant's.
+        var variants = new List<(bool? Norm, bool Projections)> { (null, true) };
+        if (args.Contains("--compare-kernels")) variants.AddRange([(!resolved.IsCuda, true), (null, false)]);
+        // Training takes the separate projections whatever the choice: its variants are the norm's.
+        if (!args.Contains("--skip-sft")) MeasureSft(variants.Where(v => v.Projections).ToList());
+        if (!args.Contains("--skip-generate")) MeasureGeneration(variants);
+        return 0;
+
+        string Use((bool? Norm, bool Projections) v)
+        {
+            (KernelChoices.FusedRmsNorm, KernelChoices.FusedProjections) = v;
+            return $"rms_norm {(v.Norm ?? resolved.IsCuda ? "fused" : "elementwise")}, projections {(v.Projections ? "fused" : "separate")}";
+        }
+
+        void MeasureSft(List<(bool? Norm, bool Projections)> forms)
         {
             model.SetStage(TrainingStage.InstructionTuning);
             model.train();
-            model.language_model.model.GradientCheckpointing = args.Contains("--checkpointing");
+            model.language_model.model.GradientCheckpointing = checkpointing;
             var named = model.named_parameters().GroupBy(p => p.parameter.Handle).ToDictionary(g => g.Key, g => g.First().name);
             var groups = model.TrainableParameters().GroupBy(t => t.Group)
                 .Select(g => new AdamW.Group(g.Key, 2e-5, g.Select(t => (named[t.Parameter.Handle], t.Parameter)).ToList())).ToList();
             using var optimizer = new AdamW(groups);
-            var times = new List<double>();
-            double loss = 0;
+            var times = forms.Select(_ => new List<double>()).ToList();
+            var losses = new double[forms.Count];
             long seq = 0;
             for (int step = 0; step < steps + 2; step++)
-            {
-                var prompts = Enumerable.Range(0, batch).Select(_ => new EncodedPrompt(Ids(Prefix), Ids(Prompt), Ids(Answer))).ToList();
-                Sync(resolved);
-                var t = Stopwatch.StartNew();
-                using (var scope = torch.NewDisposeScope())
+                foreach (int f in Rotation(forms.Count, step))
                 {
-                    var visual = model.EncodePair(Images(batch), Images(batch));
-                    seq = Prefix + visual.shape[1] + Prompt + Answer;
-                    var l = model.Loss(visual, prompts);
-                    l.backward();
-                    optimizer.Update(1.0);
-                    optimizer.ZeroGrad();
-                    if (step == steps + 1) loss = l.item<float>();
+                    Use(forms[f]);
+                    var prompts = Enumerable.Range(0, batch).Select(_ => new EncodedPrompt(Ids(Prefix), Ids(Prompt), Ids(Answer))).ToList();
+                    Sync(resolved);
+                    var t = Stopwatch.StartNew();
+                    using (var scope = torch.NewDisposeScope())
+                    {
+                        var visual = model.EncodePair(Images(batch), Images(batch));
+                        seq = Prefix + visual.shape[1] + Prompt + Answer;
+                        var l = model.Loss(visual, prompts);
+                        l.backward();
+                        optimizer.Update(1.0);
+                        optimizer.ZeroGrad();
+                        if (step == steps + 1) losses[f] = l.item<float>();
+                    }
+                    Sync(resolved);
+                    if (step >= 2) times[f].Add(t.Elapsed.TotalSeconds);
                 }
-                Sync(resolved);
-                if (step >= 2) times.Add(t.Elapsed.TotalSeconds);
-            }
-            double s = Median(times);
-            long tokens = batch * seq;
-            double flops = 6.0 * nLlm * tokens + 2.0 * nVision * 2 * batch * (config.Vision.NumPatches + 1);
-            Print(new
+            for (int f = 0; f < forms.Count; f++)
             {
-                what = "sft_step", batch, seq, median_s = Math.Round(s, 4), samples_per_s = Math.Round(batch / s, 2), tokens_per_s = Math.Round(tokens / s),
-                model_tflops_per_s = Math.Round(flops / s / 1e12, 1), loss = Math.Round(loss, 4), peak_mem_gib = memory?.PeakGiB,
-                peak_rss_gib = PeakResidentGiB(), checkpointing = model.language_model.model.GradientCheckpointing,
-            });
+                double s = Median(times[f]);
+                long tokens = batch * seq;
+                double flops = 6.0 * nLlm * tokens + 2.0 * nVision * 2 * batch * (config.Vision.NumPatches + 1);
+                Print(new
+                {
+                    what = "sft_step", batch, seq, median_s = Math.Round(s, 4), samples_per_s = Math.Round(batch / s, 2), tokens_per_s = Math.Round(tokens / s),
+                    model_tflops_per_s = Math.Round(flops / s / 1e12, 1), loss = Math.Round(losses[f], 4), peak_mem_gib = memory?.PeakGiB,
+                    peak_rss_gib = PeakResidentGiB(), checkpointing, kernels = Use(forms[f]),
+                });
+            }
+            Use((null, true));
             model.language_model.model.GradientCheckpointing = false;
         }
 
-        if (args.Contains("--skip-generate")) return 0;
-        model.eval();
-        using (torch.no_grad())
+        void MeasureGeneration(List<(bool? Norm, bool Projections)> forms)
         {
-            var times = new List<double>();
-            var prefills = new List<double>();
+            model.eval();
+            using var noGrad = torch.no_grad();
+            var times = forms.Select(_ => new List<double>()).ToList();
+            var prefills = forms.Select(_ => new List<double>()).ToList();
             long prefixLength = 0;
             for (int rep = 0; rep < 3; rep++)
             {
@@ -109,19 +134,27 @@ static class ModelBenchmark
                     Sync(resolved);
                     return t.Elapsed.TotalSeconds;
                 }
-                times.Add(Timed(newTokens));
-                // The prefill and the first token alone: splits the time into prefill and per-token decoding.
-                prefills.Add(Timed(1));
+                foreach (int f in Rotation(forms.Count, rep))
+                {
+                    Use(forms[f]);
+                    times[f].Add(Timed(newTokens));
+                    // The prefill and the first token alone: splits the time into prefill and per-token decoding.
+                    prefills[f].Add(Timed(1));
+                }
             }
-            double s = Median(times), prefill = Median(prefills);
-            Print(new
+            for (int f = 0; f < forms.Count; f++)
             {
-                what = "generate", batch = genBatch, prefix = prefixLength, new_tokens = newTokens, median_s = Math.Round(s, 4),
-                new_tokens_per_s = Math.Round(genBatch * newTokens / s), captions_per_s = Math.Round(genBatch / s, 2), peak_mem_gib = memory?.PeakGiB,
-                prefill_s = Math.Round(prefill, 4), decode_ms_per_token = newTokens > 1 ? Math.Round((s - prefill) / (newTokens - 1) * 1000, 2) : (double?)null,
-            });
+                double s = Median(times[f]), prefill = Median(prefills[f]);
+                Print(new
+                {
+                    what = "generate", batch = genBatch, prefix = prefixLength, new_tokens = newTokens, median_s = Math.Round(s, 4),
+                    new_tokens_per_s = Math.Round(genBatch * newTokens / s), captions_per_s = Math.Round(genBatch / s, 2), peak_mem_gib = memory?.PeakGiB,
+                    prefill_s = Math.Round(prefill, 4), decode_ms_per_token = newTokens > 1 ? Math.Round((s - prefill) / (newTokens - 1) * 1000, 2) : (double?)null,
+                    kernels = Use(forms[f]),
+                });
+            }
+            Use((null, true));
         }
-        return 0;
     }
 
     /// <summary>The process's peak resident memory (Linux VmHWM): the CPU runs' memory measure.</summary>
@@ -131,6 +164,8 @@ static class ModelBenchmark
         var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
         return line is null ? null : Math.Round(long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1048576.0, 2);
     }
+
+    static IEnumerable<int> Rotation(int count, int start) => Enumerable.Range(0, count).Select(k => (k + start) % count);
 
     static void Sync(ResolvedDevice d) { if (d.IsCuda) torch.cuda.synchronize(); }
 

@@ -36,7 +36,7 @@ public class FusedProjectionsTests
             KernelChoices.FusedProjections = false;
             return (fused, model.ForwardIds(ids).to(ScalarType.Float32));
         }
-        finally { KernelChoices.FusedProjections = null; }
+        finally { KernelChoices.FusedProjections = true; }
     }
 
     static void AssertFused(LlamaForCausalLM model) =>

@@ -1,36 +1,48 @@
 #!/usr/bin/env bash
 # The GPU issue's check, run on the lent GPU machine after gpu/pack.sh here (docs/gpu.md). One
-# call of at most 9 1/2 minutes: the PyTorch reference and our benchmark on the same card, the
-# HfParity tests on CUDA (every fixture in fp32 and in bf16), our SFT step with activation
-# checkpointing, the Tiny quickstart on CUDA, and the reference's prefill alone. Each part has its
-# own time limit and log under $OUT; a summary ends stdout.
+# call of at most 9 1/2 minutes: the PyTorch reference and our benchmark on the same card (ours
+# also with the other kernel forms, --compare-kernels), the HfParity tests on CUDA (every fixture
+# in fp32 and in bf16), our SFT step with activation checkpointing, the Tiny quickstart on CUDA,
+# and the reference's prefill alone. Each part has its own time limit and log under $OUT (the
+# device tool returns at most 8 files: summary.txt, six logs, quickstart.json), and nvidia-smi's
+# peak of used memory while it ran: the same measure for both programs (the reference prints
+# PyTorch's allocated peak, which TorchSharp cannot read). A summary ends stdout.
 set -uo pipefail
 out="${OUT:-/tmp/onediff-gpu-check}"
 mkdir -p "$out"
 cd "$(dirname "$0")/../../.."
 [ -f .gpu/on-device.sh ] || { echo "check.sh: run from the repository root after samples/OneDiff.Bench/gpu/pack.sh" >&2; exit 1; }
 [ -d .gpu/app ] || tar -xJf .gpu/app.tar.xz -C .gpu
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/summary.txt"
 # The reference's SFT step peaks at 99.8 GiB: on a smaller card both programs run 16 LLM layers.
 mem_mib="$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)"
 layers=32; [ "${mem_mib:-0}" -lt 120000 ] && layers=16
-echo "llm layers: $layers" | tee -a "$out/gpu.txt"
+echo "llm layers: $layers" | tee -a "$out/summary.txt"
+smi="$(mktemp -d)"
 
 part() { # name seconds command...
   local name="$1" limit="$2"; shift 2
   local start=$SECONDS
+  # nvidia-smi's used memory, sampled while the part runs; its largest value in $smi/$name.
+  ( peak=0; while :; do
+      m="$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 2>/dev/null | head -1)"
+      [ "${m:-0}" -gt "$peak" ] 2>/dev/null && peak="$m" && echo "$peak" > "$smi/$name"
+      sleep 0.05
+    done ) &
+  local sampler=$!
   PYTHONUNBUFFERED=1 timeout "$limit" "$@" > "$out/$name.log" 2>&1
   local rc=$?
-  echo "$name: exit $rc in $((SECONDS - start)) s" | tee -a "$out/summary.txt"
+  kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
+  echo "$name: exit $rc in $((SECONDS - start)) s, nvidia-smi peak $(cat "$smi/$name" 2>/dev/null || echo '?') MiB" | tee -a "$out/summary.txt"
 }
 
 part reference 150 python3 .gpu/reference/onediff_pytorch_reference.py --layers "$layers"
-part ours 150 bash .gpu/on-device.sh OneDiff.Bench.dll model --preset Vicuna7B --layers "$layers"
+part ours 170 bash .gpu/on-device.sh OneDiff.Bench.dll model --preset Vicuna7B --layers "$layers" --compare-kernels
 part parity 45 env ONEDIFF_TEST_DEVICE=cuda bash .gpu/on-device.sh OneDiff.Modeling.Tests.dll -trait Category=HfParity
 part checkpointing 70 bash .gpu/on-device.sh OneDiff.Bench.dll model --preset Vicuna7B --layers "$layers" --checkpointing --skip-generate
-part quickstart 100 bash .gpu/on-device.sh OneDiff.Quickstart.dll --metrics-out "$out/quickstart.json"
+part quickstart 90 bash .gpu/on-device.sh OneDiff.Quickstart.dll --metrics-out "$out/quickstart.json"
 # The reference's prefill alone (one new token), to split its generation time as ours is split.
-part reference_prefill 60 python3 .gpu/reference/onediff_pytorch_reference.py --layers "$layers" --skip-sft --new-tokens 1
+part reference_prefill 50 python3 .gpu/reference/onediff_pytorch_reference.py --layers "$layers" --skip-sft --new-tokens 1
 
 echo "== summary"
 cat "$out/summary.txt"

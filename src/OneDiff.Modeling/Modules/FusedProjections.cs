@@ -82,7 +82,7 @@ public sealed class FusedProjections : IDisposable
     /// the views no longer intact).</summary>
     public Tensor? TryForward(Tensor x)
     {
-        if (t_suspended > 0 || !(KernelChoices.FusedProjections ?? x.device_type == DeviceType.CUDA) || torch.is_grad_enabled() || !Intact) return null;
+        if (t_suspended > 0 || !KernelChoices.FusedProjections || torch.is_grad_enabled() || !Intact) return null;
         return nn.functional.linear(x, _weight!, _bias);
     }
 

@@ -3,9 +3,7 @@ namespace OneDiff.Modeling.Modules;
 /// <summary>
 /// Process-wide switches between equivalent forms of the model's computations, so that one can be
 /// measured against the other (<c>samples/OneDiff.Bench model --compare-kernels</c>, part of the
-/// GPU check in docs/gpu.md) and tested both ways. Nothing else needs to set these: the defaults
-/// take the fused forms on CUDA, where they save kernels and memory passes, and the element-wise
-/// and separate forms on the CPU, where they measured as fast or faster (docs/benchmarks.md).
+/// GPU check in docs/gpu.md) and tested both ways. Nothing else needs to set these.
 /// </summary>
 public static class KernelChoices
 {
@@ -17,8 +15,8 @@ public static class KernelChoices
     /// fp32 the two agree.</summary>
     public static bool? FusedRmsNorm { get; set; }
 
-    /// <summary>Inference runs q/k/v and gate/up as one product each (<see cref="Modules.FusedProjections"/>).
-    /// Null (the default): on CUDA, where it saves three kernel launches per layer and token. On
-    /// the CPU there is no launch to save, and the slices of the wide product are strided.</summary>
-    public static bool? FusedProjections { get; set; }
+    /// <summary>Inference runs q/k/v and gate/up as one product each (<see cref="Modules.FusedProjections"/>),
+    /// on every device: on CUDA it saves three kernel launches per layer and token, and on the
+    /// CPU the Tiny model's generation was faster with it (docs/benchmarks.md).</summary>
+    public static bool FusedProjections { get; set; } = true;
 }
