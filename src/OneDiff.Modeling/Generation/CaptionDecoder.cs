@@ -38,7 +38,7 @@ public static class CaptionDecoder
     static Tensor LastLogits(LlamaForCausalLM lm, Tensor embeds, Tensor? mask, Tensor? positions, KvCache cache)
     {
         using var scope = torch.NewDisposeScope();
-        var hidden = lm.Hidden(embeds, mask, positions, cache);
+        var hidden = lm.Hidden(embeds, mask, positions, cache, lastPositionOnly: true);
         return lm.lm_head.forward(hidden.select(1, -1)).MoveToOuterDisposeScope();
     }
 
@@ -149,9 +149,9 @@ public static class CaptionDecoder
             {
                 using var scope = torch.NewDisposeScope();
                 Tensor logits = step == 0
-                    ? lm.forward(prefixB, maskB, Positions(maskB), cache)
-                    : lm.forward(lm.Embed(next!.unsqueeze(1)), fullMask.narrow(1, 0, prefixLen + step), lastPos.add(Scalars.Of((long)step)), cache);
-                var logProbs = nn.functional.log_softmax(logits.select(1, -1).to(ScalarType.Float32), -1);
+                    ? LastLogits(lm, prefixB, maskB, Positions(maskB), cache)
+                    : LastLogits(lm, lm.Embed(next!.unsqueeze(1)), fullMask.narrow(1, 0, prefixLen + step), lastPos.add(Scalars.Of((long)step)), cache);
+                var logProbs = nn.functional.log_softmax(logits.to(ScalarType.Float32), -1);
                 var scores = logProbs + torch.tensor(beamScores, device: device).unsqueeze(1);
                 long vocab = scores.shape[1];
                 var (topScores, topIndex) = scores.view(batch, beams * vocab).topk(2 * beams, dim: 1);

@@ -29,30 +29,34 @@ public sealed class LlamaAttention : nn.Module
     /// <summary>Whether inference runs q/k/v as one product (see <see cref="FusedProjections"/>).</summary>
     public bool ProjectionsFused => _qkv.Intact;
 
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, bool causal, KvCache? cache)
+    /// <param name="lastQueryOnly">attend from the last position alone (its keys and values for
+    /// every position still go to the cache): the prefill's last layer, whose other outputs
+    /// nothing reads.</param>
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, bool causal, KvCache? cache, bool lastQueryOnly = false)
     {
         using var scope = torch.NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        // (B, T, heads, d) -> (B, heads, T, d); for one token (decoding) the two orders are the same
-        // numbers, so a single view does it: one native call fewer per projection, layer and token.
-        Tensor Heads(Tensor projected, int heads) =>
-            t == 1 ? projected.view(b, heads, 1, _headDim) : projected.view(b, t, heads, _headDim).transpose(1, 2);
         Tensor q, k, v;
         if (_qkv.TryForward(x) is { } qkv)
         {
-            long nq = _heads * _headDim, nkv = _kvHeads * _headDim;
-            q = Heads(qkv.narrow(-1, 0, nq), _heads);
-            k = Heads(qkv.narrow(-1, nq, nkv), _kvHeads);
-            v = Heads(qkv.narrow(-1, nq + nkv, nkv), _kvHeads);
+            // (B, T, heads + 2 kvHeads, d): queries and keys side by side, rotated by one RoPE
+            // (the same numbers as two: it is element-wise), then seen as (B, heads, T, d).
+            var all = qkv.view(b, t, _heads + 2 * _kvHeads, _headDim);
+            var qk = RotaryEmbedding.Apply(all.narrow(2, 0, _heads + _kvHeads), ByToken(cos, t), ByToken(sin, t));
+            q = qk.narrow(2, 0, _heads).transpose(1, 2);
+            k = qk.narrow(2, _heads, _kvHeads).transpose(1, 2);
+            v = all.narrow(2, _heads + _kvHeads, _kvHeads).transpose(1, 2);
         }
         else
         {
-            q = Heads(q_proj.forward(x), _heads);
-            k = Heads(k_proj.forward(x), _kvHeads);
+            // (B, T, heads, d) -> (B, heads, T, d); for one token (decoding) the two orders are the
+            // same numbers, so a single view does it: one native call fewer per projection.
+            Tensor Heads(Tensor projected, int heads) =>
+                t == 1 ? projected.view(b, heads, 1, _headDim) : projected.view(b, t, heads, _headDim).transpose(1, 2);
+            q = RotaryEmbedding.Apply(Heads(q_proj.forward(x), _heads), cos, sin);
+            k = RotaryEmbedding.Apply(Heads(k_proj.forward(x), _kvHeads), cos, sin);
             v = Heads(v_proj.forward(x), _kvHeads);
         }
-        q = RotaryEmbedding.Apply(q, cos, sin);
-        k = RotaryEmbedding.Apply(k, cos, sin);
         if (cache is not null) (k, v) = cache.Update(_layer, k, v);
         if (_kvHeads != _heads)
         {
@@ -60,10 +64,22 @@ public sealed class LlamaAttention : nn.Module
             k = k.unsqueeze(2).expand(b, _kvHeads, groups, s, _headDim).reshape(b, _heads, s, _headDim);
             v = v.unsqueeze(2).expand(b, _kvHeads, groups, s, _headDim).reshape(b, _heads, s, _headDim);
         }
+        if (lastQueryOnly && t > 1)
+        {
+            // The last query sees every key (causal or not); a mask keeps its last row.
+            q = q.narrow(2, t - 1, 1);
+            if (mask is not null && mask.shape[2] > 1) mask = mask.narrow(2, t - 1, 1);
+            causal = false;
+            t = 1;
+        }
         var o = nn.functional.scaled_dot_product_attention(q, k, v, mask, is_casual: causal && mask is null);
         var merged = t == 1 ? o.reshape(b, 1, _heads * _headDim) : o.transpose(1, 2).reshape(b, t, _heads * _headDim);
         return o_proj.forward(merged).MoveToOuterDisposeScope();
     }
+
+    /// <summary>cos/sin laid out (B, 1, T, d) for (B, heads, T, d) as (B, T, 1, d) for
+    /// (B, T, heads, d): a view (for one token the two are the same).</summary>
+    static Tensor ByToken(Tensor rotary, long t) => t == 1 ? rotary : rotary.transpose(1, 2);
 
     // A move gives every parameter storage of its own: share it again (same Parameter objects).
     protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking) { base._to(device, dtype, non_blocking); _qkv.Fuse(); return this; }

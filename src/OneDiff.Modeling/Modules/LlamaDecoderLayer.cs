@@ -21,10 +21,13 @@ public sealed class LlamaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, bool causal, KvCache? cache)
+    /// <param name="lastPositionOnly">return the last position alone, (B, 1, hidden): the cache
+    /// still receives every position's keys and values (<see cref="LlamaAttention.forward"/>).</param>
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, bool causal, KvCache? cache, bool lastPositionOnly = false)
     {
         using var scope = torch.NewDisposeScope();
-        var h = x + self_attn.forward(input_layernorm.forward(x), cos, sin, mask, causal, cache);
+        var attended = self_attn.forward(input_layernorm.forward(x), cos, sin, mask, causal, cache, lastPositionOnly);
+        var h = (lastPositionOnly ? x.narrow(1, x.shape[1] - 1, 1) : x) + attended;
         return (h + mlp.forward(post_attention_layernorm.forward(h))).MoveToOuterDisposeScope();
     }
 }

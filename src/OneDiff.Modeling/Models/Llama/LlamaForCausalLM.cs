@@ -50,9 +50,10 @@ public sealed class LlamaForCausalLM : nn.Module
         return forward(embeds, attentionMask, positionIds, cache);
     }
 
-    /// <summary>Hidden states (B, T, hidden) before the head (for a loss on selected positions).</summary>
-    public Tensor Hidden(Tensor inputsEmbeds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null) =>
-        model.forward(inputsEmbeds, attentionMask, positionIds, cache);
+    /// <summary>Hidden states (B, T, hidden) before the head (for a loss on selected positions), or
+    /// the last position's alone (B, 1, hidden), see <see cref="LlamaModel.forward"/>.</summary>
+    public Tensor Hidden(Tensor inputsEmbeds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null, bool lastPositionOnly = false) =>
+        model.forward(inputsEmbeds, attentionMask, positionIds, cache, lastPositionOnly);
 
     public KvCache NewCache(long batch, int capacity, ScalarType dtype, Device device) =>
         new(Config.NumHiddenLayers, batch, Config.NumKeyValueHeads, capacity, Config.HeadDim, dtype, device);

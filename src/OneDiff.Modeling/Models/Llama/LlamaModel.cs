@@ -37,7 +37,11 @@ public sealed class LlamaModel : nn.Module
     /// here), a (B, 1, T or 1, cached + T) additive mask used as given, or null (causal, no padding).</param>
     /// <param name="positionIds">(B, T) positions, or null (cached length + 0..T-1).</param>
     /// <param name="cache">a KV cache to extend, or null.</param>
-    public Tensor forward(Tensor inputsEmbeds, Tensor? attentionMask, Tensor? positionIds, KvCache? cache)
+    /// <param name="lastPositionOnly">return only the last position's hidden state (B, 1, hidden):
+    /// the last layer then runs its attention output and feed-forward for that position alone,
+    /// which is all a prefill before decoding reads (every layer's keys and values still go to the
+    /// cache).</param>
+    public Tensor forward(Tensor inputsEmbeds, Tensor? attentionMask, Tensor? positionIds, KvCache? cache, bool lastPositionOnly = false)
     {
         using var scope = torch.NewDisposeScope();
         long b = inputsEmbeds.shape[0], t = inputsEmbeds.shape[1];
@@ -54,10 +58,10 @@ public sealed class LlamaModel : nn.Module
         else if (t > 1) mask = Masks.Additive(Masks.CausalAllowed(t, past + t, inputsEmbeds.device), inputsEmbeds.dtype);
         var x = inputsEmbeds;
         bool checkpoint = GradientCheckpointing && cache is null && torch.is_grad_enabled();
-        foreach (var layer in layers)
+        for (int i = 0; i < layers.Count; i++)
             x = checkpoint && x.requires_grad
-                ? CheckpointedDecoderLayer.Apply(layer, x, cos, sin, mask, causal)
-                : layer.forward(x, cos, sin, mask, causal, cache);
+                ? CheckpointedDecoderLayer.Apply(layers[i], x, cos, sin, mask, causal)
+                : layers[i].forward(x, cos, sin, mask, causal, cache, lastPositionOnly && i == layers.Count - 1);
         cache?.Advance((int)t);
         return norm.forward(x).MoveToOuterDisposeScope();
     }
