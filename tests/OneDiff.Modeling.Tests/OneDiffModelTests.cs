@@ -304,6 +304,10 @@ public class OneDiffPretrainedTests
         Assert.True(bert.Read("embeddings.LayerNorm.weight").eq(model.delta_module.qformer.layernorm.weight!).all().item<bool>());
         Assert.True(llama.Read("lm_head.weight").eq(model.language_model.lm_head.weight!).all().item<bool>());
         Assert.True(model.vision_tower.parameters().All(p => !p.requires_grad));
+        // Loaded in place: each layer's k_proj (for one) holds the checkpoint's values, and q/k/v,
+        // gate/up still share their buffers, so inference takes the fused products.
+        Assert.True(llama.Read("model.layers.1.self_attn.k_proj.weight").eq(model.language_model.model.layers[1].self_attn.k_proj.weight!).all().item<bool>());
+        Assert.All(model.language_model.model.layers, l => Assert.True(l.self_attn.ProjectionsFused && l.mlp.ProjectionsFused));
     }
 
     [Fact]
