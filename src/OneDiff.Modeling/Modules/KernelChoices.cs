@@ -7,8 +7,8 @@ namespace OneDiff.Modeling.Modules;
 /// </summary>
 public static class KernelChoices
 {
-    /// <summary>RMSNorm as libtorch's <c>rms_norm</c> (on CUDA one fused kernel forward and one
-    /// backward, since PyTorch 2.8's <c>_fused_rms_norm</c>) or as element-wise operations. Null (the default): fused for CUDA tensors; elsewhere
+    /// <summary>RMSNorm as libtorch's <c>rms_norm</c> (which dispatches to <c>_fused_rms_norm</c>:
+    /// on CUDA one kernel forward and one backward) or as element-wise operations. Null (the default): fused for CUDA tensors; elsewhere
     /// the element-wise form, since libtorch's CPU rms_norm is the same passes behind one more call.
     /// The fused kernel multiplies by the weight before its single rounding to bf16/fp16, so its
     /// low-precision output can differ from the element-wise form by one unit in the last place; in
