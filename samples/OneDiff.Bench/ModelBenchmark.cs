@@ -47,15 +47,21 @@ static class ModelBenchmark
         Tensor Images(int n) => torch.randn([n, 3, side, side], dtype: resolved.DefaultDtype, device: device);
 
         bool checkpointing = args.Contains("--checkpointing");
-        // The kernel forms measured: the defaults, and with --compare-kernels the other RMSNorm
-        // form and the other projection form, taken in turn within every repetition, each rotation
-        // starting with the next one, so that warm-up, drift and position fall on all alike. The peak memory is then
-        // the whole run's, not a variant's.
-        var variants = new List<(bool? Norm, bool Projections)> { (null, true) };
-        if (args.Contains("--compare-kernels")) variants.AddRange([(!resolved.IsCuda, true), (null, false)]);
-        // Training takes the separate projections whatever the choice: its variants are the norm's.
-        if (!args.Contains("--skip-sft")) MeasureSft(variants.Where(v => v.Projections).ToList());
-        if (!args.Contains("--skip-generate")) MeasureGeneration(variants);
+        // The defaults first, alone, so that their lines' peak memory is theirs. With
+        // --compare-kernels, then the defaults, the other RMSNorm form and the other projection form,
+        // taken in turn within every repetition, each rotation starting with the next one, so that
+        // warm-up, drift and position fall on all alike (their peak memory is the whole run's).
+        var defaults = new List<(bool? Norm, bool Projections)> { (null, true) };
+        var compared = new List<(bool? Norm, bool Projections)> { (null, true), (!resolved.IsCuda, true), (null, false) };
+        bool sft = !args.Contains("--skip-sft"), generate = !args.Contains("--skip-generate");
+        if (sft) MeasureSft(defaults, "defaults");
+        if (generate) MeasureGeneration(defaults, "defaults");
+        if (args.Contains("--compare-kernels"))
+        {
+            // Training takes the separate projections whatever the choice: its variants are the norm's.
+            if (sft) MeasureSft(compared.Where(v => v.Projections).ToList(), "comparison");
+            if (generate) MeasureGeneration(compared, "comparison");
+        }
         return 0;
 
         string Use((bool? Norm, bool Projections) v)
@@ -64,7 +70,7 @@ static class ModelBenchmark
             return $"rms_norm {(v.Norm ?? resolved.IsCuda ? "fused" : "elementwise")}, projections {(v.Projections ? "fused" : "separate")}";
         }
 
-        void MeasureSft(List<(bool? Norm, bool Projections)> forms)
+        void MeasureSft(List<(bool? Norm, bool Projections)> forms, string pass)
         {
             model.SetStage(TrainingStage.InstructionTuning);
             model.train();
@@ -105,14 +111,14 @@ static class ModelBenchmark
                 {
                     what = "sft_step", batch, seq, median_s = Math.Round(s, 4), samples_per_s = Math.Round(batch / s, 2), tokens_per_s = Math.Round(tokens / s),
                     model_tflops_per_s = Math.Round(flops / s / 1e12, 1), loss = Math.Round(losses[f], 4), peak_mem_gib = memory?.PeakGiB,
-                    peak_rss_gib = PeakResidentGiB(), checkpointing, kernels = Use(forms[f]),
+                    peak_rss_gib = PeakResidentGiB(), checkpointing, kernels = Use(forms[f]), pass,
                 });
             }
             Use((null, true));
             model.language_model.model.GradientCheckpointing = false;
         }
 
-        void MeasureGeneration(List<(bool? Norm, bool Projections)> forms)
+        void MeasureGeneration(List<(bool? Norm, bool Projections)> forms, string pass)
         {
             model.eval();
             using var noGrad = torch.no_grad();
@@ -150,7 +156,7 @@ static class ModelBenchmark
                     what = "generate", batch = genBatch, prefix = prefixLength, new_tokens = newTokens, median_s = Math.Round(s, 4),
                     new_tokens_per_s = Math.Round(genBatch * newTokens / s), captions_per_s = Math.Round(genBatch / s, 2), peak_mem_gib = memory?.PeakGiB,
                     prefill_s = Math.Round(prefill, 4), decode_ms_per_token = newTokens > 1 ? Math.Round((s - prefill) / (newTokens - 1) * 1000, 2) : (double?)null,
-                    kernels = Use(forms[f]),
+                    kernels = Use(forms[f]), pass,
                 });
             }
             Use((null, true));
