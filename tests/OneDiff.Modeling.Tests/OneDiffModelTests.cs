@@ -181,9 +181,18 @@ public class OneDiffModelTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void GradientCheckpointingGivesTheSameLossAndGradients(bool packed)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void GradientCheckpointingGivesTheSameLossAndGradients(bool packed, bool fusedNorm)
+    {
+        // fusedNorm: libtorch's rms_norm (CUDA's default) inside the recomputed layers.
+        Modules.KernelChoices.FusedRmsNorm = fusedNorm ? true : null;
+        try { CheckpointingMatches(packed); }
+        finally { Modules.KernelChoices.FusedRmsNorm = null; }
+    }
+
+    static void CheckpointingMatches(bool packed)
     {
         var (model, prompts, a, b) = Tiny(7);
         model.SetStage(TrainingStage.InstructionTuning);
