@@ -41,10 +41,11 @@ public sealed class RotaryEmbedding
         }
     }
 
-    /// <summary>x * cos + rotate_half(x) * sin (Hugging Face's form), for x (B, heads, T, headDim),
+    /// <summary>x * cos + rotate_half(x) * sin (Hugging Face's form), for x (B, heads, T, headDim) or
+    /// (B, T, heads, headDim) with cos and sin laid out to broadcast over it,
     /// written as x * cos + roll(x, half) * signedSin: rotate_half(x) = [-x2, x1] and
     /// roll(x, half) = [x2, x1], so the products are the same numbers, bit for bit (negating is
-    /// exact), from 4 operations instead of 9: this runs twice per layer and token.</summary>
+    /// exact), from 4 operations instead of 9: this runs once or twice per layer and token.</summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor signedSin)
     {
         using var scope = torch.NewDisposeScope();
