@@ -59,6 +59,9 @@ public class FusedProjectionsTests
         HfParityTests.Close(fused2, separate2, "logits after in-place updates", 1e-6);
         Assert.True((fused2 - fused).abs().max().item<float>() > 1e-3, "the updates did not change the logits");
 
+        model.to(ScalarType.Float32); // where it already is: nothing moves, nothing is copied
+        AssertFused(model);
+        HfParityTests.Close(Logits(model, ids).Fused, fused2, "logits after a move to where the model is", 1e-7);
         model.to(ScalarType.BFloat16);
         AssertFused(model);
         var (fused3, separate3) = Logits(model, ids);

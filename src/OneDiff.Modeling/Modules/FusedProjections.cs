@@ -47,9 +47,11 @@ public sealed class FusedProjections : IDisposable
 
     /// <summary>Copies the parts' current weights into one new buffer and points their parameters
     /// at views of it (the same Parameter objects: <c>set_</c>); leaves them apart where they
-    /// differ in device or dtype, or only some have a bias.</summary>
+    /// differ in device or dtype, or only some have a bias. Nothing to do while still intact (a
+    /// move to where the parameters already are).</summary>
     public void Fuse()
     {
+        if (Intact) return;
         _weight?.Dispose(); _bias?.Dispose();
         _weight = _bias = null;
         var weights = _parts.Select(p => p.weight!).ToArray();
