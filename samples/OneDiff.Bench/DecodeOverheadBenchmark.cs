@@ -20,14 +20,19 @@ static class DecodeOverheadBenchmark
     {
         int layers = int.Parse(Arg(args, "--layers") ?? "32"), tokens = int.Parse(Arg(args, "--tokens") ?? "128");
         int repeats = int.Parse(Arg(args, "--repeats") ?? "7");
+        // Wider models, several rows and a longer prefix turn it into a decoding benchmark with
+        // arithmetic (e.g. grouped-query attention: --kv-heads below --heads).
+        int hidden = int.Parse(Arg(args, "--hidden") ?? "32"), heads = int.Parse(Arg(args, "--heads") ?? "4");
+        int kvHeads = int.Parse(Arg(args, "--kv-heads") ?? heads.ToString()), batch = int.Parse(Arg(args, "--batch") ?? "1");
+        int prefixLength = int.Parse(Arg(args, "--prefix") ?? "16"), headDim = hidden / heads;
         OneDiff.Modeling.Runtime.TorchNativeLoader.EnsureLoaded();
         torch.set_num_threads(1);
-        var config = new LlamaConfig(1000, 32, 64, layers, 4, 4, 8, 1e-5, 10000, 4096, false, false, false, false, 1, 2, 0);
+        var config = new LlamaConfig(1000, hidden, 2 * hidden, layers, heads, kvHeads, headDim, 1e-5, 10000, 4096, false, false, false, false, 1, 2, 0);
         torch.manual_seed(0);
         using var lm = new LlamaForCausalLM(config);
         lm.eval();
         using var noGrad = torch.no_grad();
-        using var prefix = lm.Embed(torch.randint(3, 1000, [1, 16]));
+        using var prefix = lm.Embed(torch.randint(3, 1000, [batch, prefixLength]));
         var options = new GenerationOptions { MaxNewTokens = tokens };
 
         double Median(Func<double> measure)
@@ -45,9 +50,9 @@ static class DecodeOverheadBenchmark
 
         // The parts of one layer, called directly (one token, no cache).
         var layer = lm.model.layers[0];
-        using var x = torch.randn(1, 1, 32);
-        using var q = torch.randn(1, 4, 1, 8);
-        var rotary = new RotaryEmbedding(8, 10000);
+        using var x = torch.randn(1, 1, hidden);
+        using var q = torch.randn(1, heads, 1, headDim);
+        var rotary = new RotaryEmbedding(headDim, 10000);
         using var position = torch.zeros(1, 1, dtype: ScalarType.Int64);
         var (cos, sin) = rotary.Compute(position, ScalarType.Float32);
         double Part(Func<Tensor> f) => Median(() =>
@@ -58,7 +63,7 @@ static class DecodeOverheadBenchmark
         });
         Console.WriteLine(JsonSerializer.Serialize(new
         {
-            what = "decode_overhead", layers, tokens, us_per_layer_token = perLayerToken,
+            what = "decode_overhead", layers, tokens, hidden, heads, kv_heads = kvHeads, batch, prefix = prefixLength, us_per_layer_token = perLayerToken,
             us_rms_norm = Part(() => layer.input_layernorm.forward(x)),
             us_rotary_apply = Part(() => RotaryEmbedding.Apply(q, cos, sin)),
             us_attention_no_cache = Part(() => layer.self_attn.forward(x, cos, sin, null, false, null)),

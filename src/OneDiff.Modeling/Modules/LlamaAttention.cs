@@ -58,12 +58,6 @@ public sealed class LlamaAttention : nn.Module
             v = Heads(v_proj.forward(x), _kvHeads);
         }
         if (cache is not null) (k, v) = cache.Update(_layer, k, v);
-        if (_kvHeads != _heads)
-        {
-            long s = k.shape[2], groups = _heads / _kvHeads;
-            k = k.unsqueeze(2).expand(b, _kvHeads, groups, s, _headDim).reshape(b, _heads, s, _headDim);
-            v = v.unsqueeze(2).expand(b, _kvHeads, groups, s, _headDim).reshape(b, _heads, s, _headDim);
-        }
         if (lastQueryOnly && t > 1)
         {
             // The last query sees every key (causal or not); a mask keeps its last row.
@@ -72,7 +66,27 @@ public sealed class LlamaAttention : nn.Module
             causal = false;
             t = 1;
         }
-        var o = nn.functional.scaled_dot_product_attention(q, k, v, mask, is_casual: causal && mask is null);
+        Tensor o;
+        long groups = _heads / _kvHeads;
+        if (groups > 1 && t == 1 && (mask is null || mask.shape[2] == 1))
+        {
+            // Grouped-query attention for one query per row: the queries of the heads that share
+            // a key/value head become that head's query positions, (B, kvHeads, groups, d), so the
+            // cached keys and values are read as they are instead of copied once per group (no
+            // causal pattern applies to one query; a key mask broadcasts over the groups).
+            var grouped = nn.functional.scaled_dot_product_attention(q.reshape(b, _kvHeads, groups, _headDim), k, v, mask, is_casual: false);
+            o = grouped.reshape(b, _heads, 1, _headDim);
+        }
+        else
+        {
+            if (groups > 1)
+            {
+                long s = k.shape[2];
+                k = k.unsqueeze(2).expand(b, _kvHeads, groups, s, _headDim).reshape(b, _heads, s, _headDim);
+                v = v.unsqueeze(2).expand(b, _kvHeads, groups, s, _headDim).reshape(b, _heads, s, _headDim);
+            }
+            o = nn.functional.scaled_dot_product_attention(q, k, v, mask, is_casual: causal && mask is null);
+        }
         var merged = t == 1 ? o.reshape(b, 1, _heads * _headDim) : o.transpose(1, 2).reshape(b, t, _heads * _headDim);
         return o_proj.forward(merged).MoveToOuterDisposeScope();
     }
