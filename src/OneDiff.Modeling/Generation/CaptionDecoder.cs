@@ -68,7 +68,7 @@ public static class CaptionDecoder
                 Tensor logits = step == 0
                     ? LastLogits(lm, prefix, mask, mask is null ? null : Positions(mask), cache)
                     : LastLogits(lm, lm.Embed(next!.unsqueeze(1)), keyMask?.narrow(3, 0, prefixLen + step),
-                        lastPos?.add(Scalars.Of((long)step)), cache);
+                        lastPos?.add(Scalars.Of((long)step), Scalars.One), cache);
                 // Rows that ended keep decoding (rows do not interact); their tokens are dropped below.
                 var token = logits.argmax(-1);
                 using (var col = generated.narrow(1, step, 1)) col.copy_(token.unsqueeze(1));
@@ -128,7 +128,7 @@ public static class CaptionDecoder
         int prefixLen = (int)prefix.shape[1];
         var device = prefix.device;
         long rows = batch * beams;
-        using var expandIndex = torch.arange(batch, device: device).repeat_interleave(beams);
+        using var expandIndex = torch.arange(Scalars.Of((long)batch), device: device).repeat_interleave(beams);
         using var prefixB = prefix.index_select(0, expandIndex);
         using var maskB = mask.index_select(0, expandIndex);
         using var cache = lm.NewCache(rows, prefixLen + o.MaxNewTokens, prefix.dtype, device);
@@ -150,9 +150,9 @@ public static class CaptionDecoder
                 using var scope = torch.NewDisposeScope();
                 Tensor logits = step == 0
                     ? LastLogits(lm, prefixB, maskB, Positions(maskB), cache)
-                    : LastLogits(lm, lm.Embed(next!.unsqueeze(1)), fullMask.narrow(1, 0, prefixLen + step), lastPos.add(Scalars.Of((long)step)), cache);
+                    : LastLogits(lm, lm.Embed(next!.unsqueeze(1)), fullMask.narrow(1, 0, prefixLen + step), lastPos.add(Scalars.Of((long)step), Scalars.One), cache);
                 var logProbs = nn.functional.log_softmax(logits.to(ScalarType.Float32), -1);
-                var scores = logProbs + torch.tensor(beamScores, device: device).unsqueeze(1);
+                var scores = logProbs.add(torch.tensor(beamScores, device: device).unsqueeze(1), Scalars.One);
                 long vocab = scores.shape[1];
                 var (topScores, topIndex) = scores.view(batch, beams * vocab).topk(2 * beams, dim: 1);
                 double[] hostScores = topScores.cpu().to(ScalarType.Float64).data<double>().ToArray();

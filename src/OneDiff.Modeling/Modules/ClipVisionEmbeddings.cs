@@ -31,6 +31,6 @@ public sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
         var cls = class_embedding.expand(b, 1, -1);
         var x = torch.cat([cls, patches], 1);
         var ids = torch.arange(Scalars.Of((long)_positions), device: x.device);
-        return (x + position_embedding.forward(ids).unsqueeze(0)).MoveToOuterDisposeScope();
+        return x.add(position_embedding.forward(ids).unsqueeze(0), Scalars.One).MoveToOuterDisposeScope();
     }
 }

@@ -27,7 +27,7 @@ public sealed class LlamaDecoderLayer : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var attended = self_attn.forward(input_layernorm.forward(x), cos, sin, mask, causal, cache, lastPositionOnly);
-        var h = (lastPositionOnly ? x.narrow(1, x.shape[1] - 1, 1) : x) + attended;
-        return (h + mlp.forward(post_attention_layernorm.forward(h))).MoveToOuterDisposeScope();
+        var h = (lastPositionOnly ? x.narrow(1, x.shape[1] - 1, 1) : x).add(attended, Scalars.One);
+        return h.add(mlp.forward(post_attention_layernorm.forward(h)), Scalars.One).MoveToOuterDisposeScope();
     }
 }

@@ -24,6 +24,6 @@ public sealed class QFormerResidualOutput : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor x, Tensor residual)
     {
         using var scope = torch.NewDisposeScope();
-        return LayerNorm.forward(dense.forward(x) + residual).MoveToOuterDisposeScope();
+        return LayerNorm.forward(dense.forward(x).add(residual, Scalars.One)).MoveToOuterDisposeScope();
     }
 }

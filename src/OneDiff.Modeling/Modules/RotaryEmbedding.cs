@@ -50,6 +50,6 @@ public sealed class RotaryEmbedding
     {
         using var scope = torch.NewDisposeScope();
         long half = x.shape[^1] / 2;
-        return (x * cos + x.roll(half, -1) * signedSin).MoveToOuterDisposeScope();
+        return (x * cos).add(x.roll(half, -1) * signedSin, Scalars.One).MoveToOuterDisposeScope();
     }
 }

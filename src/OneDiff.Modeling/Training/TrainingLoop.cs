@@ -125,7 +125,7 @@ public sealed class TrainingLoop
                             var visual = Visual(examples, ids, side, s.CacheVisionFeatures, cache);
                             var loss = _model.Loss(visual, ids.Select(i => examples[i].Prompt).ToList()).div(Modules.Scalars.Of((long)s.GradientAccumulation));
                             loss.backward();
-                            lossTotal.add_(loss.detach());
+                            lossTotal.add_(loss.detach(), Modules.Scalars.One);
                         }
                         if (s.MaxGradNorm > 0) GradientClipping.ClipByTotalNorm(trainable, s.MaxGradNorm)?.Dispose();
                         double scale = LearningRateSchedule.Scale(step, totalSteps, s.WarmupFraction);

@@ -23,7 +23,7 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var pos = torch.arange(Scalars.Of(ids.shape[1]), device: ids.device).unsqueeze(0);
-        return (token_embedding.forward(ids) + position_embedding.forward(pos)).MoveToOuterDisposeScope();
+        return token_embedding.forward(ids).add(position_embedding.forward(pos), Scalars.One).MoveToOuterDisposeScope();
     }
 }
 
@@ -54,7 +54,7 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, Tensor?, (Tensor Las
         long b = ids.shape[0], t = ids.shape[1];
         var x = embeddings.forward(ids);
         var mask = Masks.Causal(t, t, x.dtype, x.device).unsqueeze(0).unsqueeze(0);
-        if (attentionMask is not null) mask = mask + Masks.Padding(attentionMask, x.dtype);
+        if (attentionMask is not null) mask = mask.add(Masks.Padding(attentionMask, x.dtype), Scalars.One);
         var states = encoder.forward(x, mask);
         var last = final_layer_norm.forward(states[^1]);
         var eos = Config.EosTokenId == 2

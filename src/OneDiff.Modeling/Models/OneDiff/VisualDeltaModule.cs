@@ -37,7 +37,7 @@ public sealed class VisualDeltaModule : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         long b = levelsA[0].shape[0];
-        Tensor Tag(Tensor h, int image, int level) => h + image_embedding[image] + level_embedding[level];
+        Tensor Tag(Tensor h, int image, int level) => h.add(image_embedding[image], Scalars.One).add(level_embedding[level], Scalars.One);
         var tagged = new Tensor[2, levelsA.Count];
         for (int l = 0; l < levelsA.Count; l++) { tagged[0, l] = Tag(levelsA[l], 0, l); tagged[1, l] = Tag(levelsB[l], 1, l); }
         var queries = delta_tokens.expand(b, -1, -1);

@@ -1,0 +1,53 @@
+using OneDiff.Modeling.Generation;
+using OneDiff.Modeling.Models.OneDiff;
+using OneDiff.Modeling.Prompting;
+using OneDiff.Modeling.Tokenization;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace OneDiff.Modeling.Tests;
+
+/// <summary>
+/// The model's passes while another thread keeps collecting garbage: a scalar that TorchSharp
+/// makes for one call (an alpha of 1 behind <c>a + b</c>, a number passed for a Scalar) is freed
+/// by its finalizer while the native call still reads it, which crashed a quickstart run in the
+/// vision tower's residual sum. With <c>a + b</c> in the layers this failed within a few hundred
+/// passes here; every scalar of the model code is now owned (Modules.Scalars).
+/// </summary>
+public class ScalarRaceTests
+{
+    [Fact]
+    public void TrainingAndDecodingPassesSurviveConcurrentCollections()
+    {
+        Runtime.TorchNativeLoader.EnsureLoaded();
+        torch.manual_seed(8);
+        using var model = new OneDiffModel(OneDiffConfig.Tiny);
+        var prompts = new PromptEncoder(TextTokenizer.Tiny(), ConversationTemplate.VicunaV1);
+        var batch = new[] { prompts.Encode("What changed?", "the red car is gone"), prompts.Encode("What changed?", "a man appeared") };
+        var decode = batch.Select(p => p with { Answer = [] }).ToList();
+        var greedy = new GenerationOptions { MaxNewTokens = 4 };
+        var beams = greedy with { NumBeams = 2 };
+        var a = torch.rand(2, 3, 64, 64);
+        var b = torch.rand(2, 3, 64, 64);
+        model.SetStage(TrainingStage.InstructionTuning);
+        using var stop = new CancellationTokenSource();
+        var collector = Task.Run(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
+        int passes = 0;
+        try
+        {
+            for (; passes < 150; passes++)
+            {
+                using var scope = torch.NewDisposeScope();
+                // Every third pass with libtorch's rms_norm (CUDA's form) through TorchScript.
+                Modules.KernelChoices.FusedRmsNorm = passes % 3 == 0 ? true : null;
+                model.train();
+                model.Loss(a, b, batch).backward();
+                model.eval();
+                model.Generate(a, b, decode, passes % 10 == 0 ? beams : greedy);
+            }
+        }
+        finally { stop.Cancel(); collector.Wait(); Modules.KernelChoices.FusedRmsNorm = null; }
+        Assert.Equal(150, passes);
+    }
+}
