@@ -37,7 +37,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         // The dtype checks are free; a .to() that changes nothing is still a native call (a few
         // microseconds, per norm, per layer, per generated token).
         var h = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
-        h = h * torch.rsqrt(h.mul(h).mean([-1L], keepdim: true).add(Scalars.Of(_eps), Scalars.One));
+        h = h * torch.rsqrt(h.pow(Scalars.Of(2L)).mean([-1L], keepdim: true).add(Scalars.Of(_eps), Scalars.One));
         return (weight * (h.dtype == x.dtype ? h : h.to(x.dtype))).MoveToOuterDisposeScope();
     }
 }

@@ -12,7 +12,7 @@ namespace OneDiff.Modeling.Modules;
 /// TorchSharp makes such a temporary itself where an overload leaves a number out: <c>a + b</c>,
 /// and <c>add(b)</c> with a tensor or a scalar pass an alpha of 1 made for the call,
 /// and <c>square()</c> an exponent of 2; so the model code writes <c>a.add(b, Scalars.One)</c> and
-/// <c>a.mul(a)</c> (ScalarRaceTests reproduced the crash with each of them).
+/// <c>a.pow(Scalars.Of(2L))</c> (ScalarRaceTests reproduced the crash with each of them).
 /// </summary>
 public static class Scalars
 {

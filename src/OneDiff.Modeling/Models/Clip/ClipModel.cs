@@ -41,7 +41,7 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor?, Tensor, ClipModelOutp
         using var scope = torch.NewDisposeScope();
         using var output = vision_model.forward(pixels, new HashSet<int>());
         var e = visual_projection.forward(output.PoolerOutput);
-        return (e / e.mul(e).sum(-1, keepdim: true).sqrt()).MoveToOuterDisposeScope();
+        return (e / e.pow(Modules.Scalars.Of(2L)).sum(-1, keepdim: true).sqrt()).MoveToOuterDisposeScope();
     }
 
     public Tensor TextEmbeds(Tensor ids, Tensor? attentionMask)
@@ -49,7 +49,7 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor?, Tensor, ClipModelOutp
         using var scope = torch.NewDisposeScope();
         var (_, pooled) = text_model.forward(ids, attentionMask);
         var e = text_projection.forward(pooled);
-        return (e / e.mul(e).sum(-1, keepdim: true).sqrt()).MoveToOuterDisposeScope();
+        return (e / e.pow(Modules.Scalars.Of(2L)).sum(-1, keepdim: true).sqrt()).MoveToOuterDisposeScope();
     }
 
     public override ClipModelOutput forward(Tensor ids, Tensor? attentionMask, Tensor pixels)
