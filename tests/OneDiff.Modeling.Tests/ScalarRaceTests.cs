@@ -2,6 +2,7 @@ using OneDiff.Modeling.Generation;
 using OneDiff.Modeling.Models.OneDiff;
 using OneDiff.Modeling.Prompting;
 using OneDiff.Modeling.Tokenization;
+using OneDiff.Modeling.Training;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -49,5 +50,27 @@ public class ScalarRaceTests
         }
         finally { stop.Cancel(); collector.Wait(); Modules.KernelChoices.FusedRmsNorm = null; }
         Assert.Equal(150, passes);
+    }
+
+    [Fact]
+    public void TheTrainingLoopSurvivesConcurrentCollections()
+    {
+        Runtime.TorchNativeLoader.EnsureLoaded();
+        torch.manual_seed(9);
+        using var model = new OneDiffModel(OneDiffConfig.Tiny);
+        var rng = new Random(4);
+        var prompts = new PromptEncoder(TextTokenizer.Tiny(), ConversationTemplate.Plain);
+        float[] Image() => Enumerable.Range(0, 3 * 64 * 64).Select(_ => (float)rng.NextDouble()).ToArray();
+        var data = Enumerable.Range(0, 16).Select(i => new TrainingExample(Image(), Image(), prompts.Encode("", i % 2 == 0 ? "a man appeared" : "the red car is gone"))).ToList();
+        var settings = new StageSettings
+        {
+            Stage = TrainingStage.InstructionTuning, MaxSteps = 120, BatchSize = 4, Seed = 3, MaxGradNorm = 1.0,
+            LearningRates = new Dictionary<string, double> { ["projectors"] = 1e-3, ["delta_module"] = 1e-3, ["language_model"] = 1e-3 },
+        };
+        using var stop = new CancellationTokenSource();
+        var collector = Task.Run(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
+        try { new TrainingLoop(model, torch.CPU).Run(data, settings); }
+        finally { stop.Cancel(); collector.Wait(); }
+        Assert.All(model.parameters(), p => Assert.False(p.detach().isnan().any().item<bool>()));
     }
 }
