@@ -19,17 +19,11 @@ public static class DatasetInspector
         var bad = new HashSet<string>();
         if (decodeImages)
         {
-            var images = records.SelectMany(r => new[] { (r.Id, r.Image1), (r.Id, r.Image2) }).DistinctBy(x => x.Item2).ToList();
-            var imageProblems = new System.Collections.Concurrent.ConcurrentBag<DataProblem>();
-            Parallel.ForEach(images, x =>
+            foreach (var p in ImageCheck.Problems(records.Select(r => (r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2)))))
             {
-                try { ImageDecoder.Decode(x.Item2); }
-                catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException)
-                {
-                    imageProblems.Add(new DataProblem($"id {x.Id}", x.Item2, e.Message.Replace(x.Item2 + ": ", "")));
-                }
-            });
-            foreach (var p in imageProblems.OrderBy(p => p.Record, StringComparer.Ordinal)) { problems.Add(p); bad.Add(p.File!); }
+                problems.Add(p);
+                bad.Add(p.File!);
+            }
         }
         var good = records.Where(r => !bad.Contains(r.Image1) && !bad.Contains(r.Image2)).ToList();
         return new InspectionResult(format, split, good.Count, good.Select(r => (r.Image1, r.Image2)).Distinct().Count(), good.Sum(r => r.Captions.Count), problems);

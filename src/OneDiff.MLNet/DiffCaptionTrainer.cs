@@ -68,6 +68,11 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         /// the compute with three references (batches then count pairs).</summary>
         public bool PackReferences { get; set; }
         public int GradientAccumulation { get; set; } = 1;
+        /// <summary>Stage I micro-batch; null: <see cref="BatchSize"/>. The paper's stage I batch
+        /// (256 in all) is four times its stage II batch (64).</summary>
+        public int? StageOneBatchSize { get; set; }
+        /// <summary>Stage I gradient accumulation; null: <see cref="GradientAccumulation"/>.</summary>
+        public int? StageOneGradientAccumulation { get; set; }
         /// <summary>Recompute the LLM layers' activations in the backward pass instead of keeping
         /// them: the activation memory of one layer rather than of all, for about a third more
         /// compute per step (the 7B preset at larger batches, or on smaller GPUs).</summary>
@@ -77,8 +82,12 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         public int Seed { get; set; } = 1;
         /// <summary>auto, cpu, cuda, cuda:N (MLContext.GpuDeviceId / FallbackToCpu apply).</summary>
         public string Device { get; set; } = "auto";
-        /// <summary>Compute the frozen vision tower's features once per image (small models, small data).</summary>
+        /// <summary>Compute the frozen vision tower's features once per pair (small models, small data).</summary>
         public bool CacheVisionFeatures { get; set; }
+        /// <summary>Decode every image once before training (in parallel, nothing kept), so that a bad
+        /// file stops Fit before the first step, naming its row and file, rather than when its batch
+        /// comes. Training itself loads images a window ahead of each step, never the whole set.</summary>
+        public bool ValidateImages { get; set; } = true;
         public bool PadToSquare { get; set; }
 
         /// <summary>Scored after training (and every <see cref="ValidateEvery"/> steps) with the caption metrics.</summary>
@@ -93,6 +102,32 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         public int MaxNewTokens { get; set; } = 32;
         public int NumBeams { get; set; } = 1;
         public CancellationToken Cancellation { get; set; }
+
+        /// <summary>Throws an <see cref="ArgumentException"/> naming the first option out of its range.</summary>
+        public void Validate()
+        {
+            static void Positive(string name, long? value)
+            {
+                if (value is <= 0) throw new ArgumentException($"{name} must be at least 1, not {value}", name);
+            }
+            static void Rate(string name, double? value)
+            {
+                if (value is { } v && !(v > 0 && double.IsFinite(v))) throw new ArgumentException($"{name} must be a positive number, not {v}", name);
+            }
+            Positive(nameof(BatchSize), BatchSize); Positive(nameof(GradientAccumulation), GradientAccumulation);
+            Positive(nameof(StageOneBatchSize), StageOneBatchSize); Positive(nameof(StageOneGradientAccumulation), StageOneGradientAccumulation);
+            Positive(nameof(StageOneEpochs), StageOneEpochs); Positive(nameof(StageOneSteps), StageOneSteps);
+            Positive(nameof(StageTwoEpochs), StageTwoEpochs); Positive(nameof(StageTwoSteps), StageTwoSteps);
+            Positive(nameof(MaxAnswerTokens), MaxAnswerTokens); Positive(nameof(MaxNewTokens), MaxNewTokens); Positive(nameof(NumBeams), NumBeams);
+            Rate(nameof(StageOneProjectorLearningRate), StageOneProjectorLearningRate); Rate(nameof(StageOneDeltaLearningRate), StageOneDeltaLearningRate);
+            Rate(nameof(StageTwoLearningRate), StageTwoLearningRate); Rate(nameof(StageTwoLanguageModelLearningRate), StageTwoLanguageModelLearningRate);
+            if (!(WarmupFraction is >= 0 and < 1)) throw new ArgumentException($"{nameof(WarmupFraction)} must be in [0, 1), not {WarmupFraction}", nameof(WarmupFraction));
+            if (!(WeightDecay >= 0)) throw new ArgumentException($"{nameof(WeightDecay)} must not be negative, not {WeightDecay}", nameof(WeightDecay));
+            if (!(MaxGradNorm >= 0)) throw new ArgumentException($"{nameof(MaxGradNorm)} must not be negative (0: no clipping), not {MaxGradNorm}", nameof(MaxGradNorm));
+            if (ValidateEvery < 0 || CheckpointEvery < 0) throw new ArgumentException($"{nameof(ValidateEvery)} and {nameof(CheckpointEvery)} must not be negative (0: never)");
+            if (ExternalBaseWeights && ClipFolder is null) throw new ArgumentException($"{nameof(ExternalBaseWeights)} needs {nameof(ClipFolder)}", nameof(ExternalBaseWeights));
+            _ = OneDiffConfig.Preset(Preset);
+        }
     }
 
     readonly DiffCaptioningCatalog _catalog;
@@ -121,6 +156,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
     {
         ArgumentNullException.ThrowIfNull(input);
         var o = _options;
+        o.Validate();
         ImagePairTable.Validate(input.Schema, Columns, requireReferences: true);
         using var ch = _catalog.Host.Start("DiffCaptionTrainer");
         var device = _catalog.ResolveDevice(o.Device);
@@ -157,10 +193,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             var examples = Prepare(pairs.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2))),
                 new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageOneTemplate)), processor, pack: false);
             ch.Info(MessageSensitivity.None, $"stage I: {examples.Count} coupled samples from {singles.Count} captioned images");
-            loop.Run(examples, Stage(TrainingStage.CoupledSampleTraining, o.StageOneEpochs, o.StageOneSteps, new Dictionary<string, double>
-            {
-                ["projectors"] = o.StageOneProjectorLearningRate, ["delta_module"] = o.StageOneDeltaLearningRate,
-            }), Report, o.Cancellation);
+            loop.Run(examples, StageOneSettings(), Report, o.Cancellation);
         }
 
         var rows = ImagePairTable.Read(input, Columns, requireReferences: true);
@@ -174,10 +207,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         {
             ExternalVisionFolder = o.ExternalBaseWeights ? o.ClipFolder ?? throw new InvalidOperationException("ExternalBaseWeights needs ClipFolder") : null,
         };
-        loop.Run(train, Stage(TrainingStage.InstructionTuning, o.StageTwoEpochs, o.StageTwoSteps, new Dictionary<string, double>
-        {
-            ["projectors"] = o.StageTwoLearningRate, ["delta_module"] = o.StageTwoLearningRate, ["language_model"] = o.StageTwoLanguageModelLearningRate ?? o.StageTwoLearningRate,
-        }), Report, o.Cancellation, o.ValidationData is not null && o.ValidateEvery > 0 ? step =>
+        loop.Run(train, StageTwoSettings(), Report, o.Cancellation, o.ValidationData is not null && o.ValidateEvery > 0 ? step =>
         {
             if (step % o.ValidateEvery == 0) { Validate(transformer, ch); model.train(); }
             return true;
@@ -188,9 +218,24 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         return transformer;
     }
 
-    StageSettings Stage(TrainingStage stage, int epochs, int? steps, IReadOnlyDictionary<string, double> lrs) => new()
+    /// <summary>How stage I (Coupled Sample Training) runs under these options.</summary>
+    public StageSettings StageOneSettings() => Stage(TrainingStage.CoupledSampleTraining, _options.StageOneEpochs, _options.StageOneSteps,
+        _options.StageOneBatchSize ?? _options.BatchSize, _options.StageOneGradientAccumulation ?? _options.GradientAccumulation, new Dictionary<string, double>
+        {
+            ["projectors"] = _options.StageOneProjectorLearningRate, ["delta_module"] = _options.StageOneDeltaLearningRate,
+        });
+
+    /// <summary>How stage II (instruction tuning) runs under these options.</summary>
+    public StageSettings StageTwoSettings() => Stage(TrainingStage.InstructionTuning, _options.StageTwoEpochs, _options.StageTwoSteps,
+        _options.BatchSize, _options.GradientAccumulation, new Dictionary<string, double>
+        {
+            ["projectors"] = _options.StageTwoLearningRate, ["delta_module"] = _options.StageTwoLearningRate,
+            ["language_model"] = _options.StageTwoLanguageModelLearningRate ?? _options.StageTwoLearningRate,
+        });
+
+    StageSettings Stage(TrainingStage stage, int epochs, int? steps, int batchSize, int accumulation, IReadOnlyDictionary<string, double> lrs) => new()
     {
-        Stage = stage, Epochs = epochs, MaxSteps = steps, BatchSize = _options.BatchSize, GradientAccumulation = _options.GradientAccumulation,
+        Stage = stage, Epochs = epochs, MaxSteps = steps, BatchSize = batchSize, GradientAccumulation = accumulation,
         LearningRates = lrs, WarmupFraction = _options.WarmupFraction, WeightDecay = _options.WeightDecay, MaxGradNorm = _options.MaxGradNorm,
         Seed = _options.Seed, CacheVisionFeatures = _options.CacheVisionFeatures, GradientCheckpointing = _options.GradientCheckpointing, CheckpointFolder = _options.CheckpointFolder,
         CheckpointEvery = _options.CheckpointEvery, Resume = _options.Resume,
@@ -203,19 +248,30 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         ch.Info(MessageSensitivity.None, $"validation: {ValidationMetrics}");
     }
 
+    /// <summary>The training examples of <paramref name="rows"/>: encoded prompts, and images that
+    /// are loaded when their batch comes (a pair's examples share them).</summary>
     List<TrainingExample> Prepare(IEnumerable<ImagePairRow> rows, PromptEncoder prompts, ClipImageProcessor processor, bool pack)
     {
+        var list = rows.ToList();
+        if (_options.ValidateImages && ImageCheck.Problems(list.Select(r => (r.Record, r.Image1, r.Image2))) is [var first, ..])
+            throw new DataException(first);
         var examples = new List<TrainingExample>();
-        foreach (var pair in PairPrefetcher.PrepareAll(rows.Select(r => (r.Record, r.Image1, r.Image2)), processor, new DataReport(BadInputMode.Error)))
+        var errors = new DataReport(BadInputMode.Error);
+        foreach (var row in list)
         {
-            var encoded = pair.Record.Captions.Select(caption =>
+            var images = new TrainingImages(() =>
             {
-                var e = prompts.Encode(pair.Record.Prompt, caption);
+                var p = PairPrefetcher.PrepareOne(row.Record, row.Image1, row.Image2, processor, errors)!;
+                return (p.Image1, p.Image2);
+            });
+            var encoded = row.Record.Captions.Select(caption =>
+            {
+                var e = prompts.Encode(row.Record.Prompt, caption);
                 return e.Answer.Length <= _options.MaxAnswerTokens ? e
                     : e with { Answer = e.Answer[..(_options.MaxAnswerTokens - 1)].Append(prompts.Tokenizer.EosId).ToArray() };
             }).ToList();
-            if (pack && encoded.Count > 0) examples.Add(new TrainingExample(pair.Image1, pair.Image2, TrainingPrompt.Pack(encoded)));
-            else examples.AddRange(encoded.Select(e => new TrainingExample(pair.Image1, pair.Image2, e)));
+            if (pack && encoded.Count > 0) examples.Add(new TrainingExample(images, TrainingPrompt.Pack(encoded)));
+            else examples.AddRange(encoded.Select(e => new TrainingExample(images, e)));
         }
         return examples;
     }

@@ -9,11 +9,13 @@ using static TorchSharp.torch;
 
 namespace OneDiff.Modeling.Training;
 
-/// <summary>One training pair: both images preprocessed ((3, S, S) floats) and the encoded prompt
-/// with its answer, or with all its answers packed after one shared prefix.</summary>
-public sealed record TrainingExample(float[] Image1, float[] Image2, TrainingPrompt Prompt)
+/// <summary>One training example: a pair's images (loaded when its batch comes) and the encoded
+/// prompt with its answer, or with all its answers packed after one shared prefix.</summary>
+public sealed record TrainingExample(TrainingImages Images, TrainingPrompt Prompt)
 {
-    public TrainingExample(float[] image1, float[] image2, EncodedPrompt prompt) : this(image1, image2, new TrainingPrompt(prompt)) { }
+    public TrainingExample(TrainingImages images, EncodedPrompt prompt) : this(images, new TrainingPrompt(prompt)) { }
+    /// <summary>An example whose preprocessed images ((3, S, S) floats each) are in memory.</summary>
+    public TrainingExample(float[] image1, float[] image2, EncodedPrompt prompt) : this(TrainingImages.InMemory(image1, image2), new TrainingPrompt(prompt)) { }
 }
 
 /// <summary>How one stage trains.</summary>
@@ -31,8 +33,11 @@ public sealed record StageSettings
     public double WeightDecay { get; init; }
     public double MaxGradNorm { get; init; } = 1.0;
     public int Seed { get; init; } = 1;
-    /// <summary>Compute the frozen tower's features once per image and reuse them every epoch.</summary>
+    /// <summary>Compute the frozen tower's features once per pair and reuse them every epoch.</summary>
     public bool CacheVisionFeatures { get; init; }
+    /// <summary>About how many pairs' images are loaded ahead of the step on worker threads (host
+    /// memory holds this window, not the data set).</summary>
+    public int PrefetchPairs { get; init; } = 64;
     /// <summary>Recompute the LLM layers' activations in the backward pass instead of keeping them
     /// (<see cref="Modules.CheckpointedDecoderLayer"/>): less memory, about a third more compute.</summary>
     public bool GradientCheckpointing { get; init; }
@@ -41,6 +46,15 @@ public sealed record StageSettings
     public int CheckpointEvery { get; init; }
     /// <summary>Resume from the latest checkpoint of <see cref="CheckpointFolder"/> if there is one.</summary>
     public bool Resume { get; init; }
+
+    /// <summary>Optimizer steps per epoch and in all for <paramref name="examples"/> examples (a
+    /// last partial batch is kept; a last partial accumulation is not).</summary>
+    public (long PerEpoch, long Total) Steps(int examples)
+    {
+        long batches = (examples + BatchSize - 1) / BatchSize;
+        long perEpoch = Math.Max(1, batches / GradientAccumulation);
+        return (perEpoch, MaxSteps ?? perEpoch * Epochs);
+    }
 }
 
 /// <summary>Progress of a step, for the caller's log.</summary>
@@ -68,9 +82,7 @@ public sealed class TrainingLoop
         bool checkpointingBefore = body.GradientCheckpointing;
         body.GradientCheckpointing = s.GradientCheckpointing;
         int side = _model.Config.Vision.ImageSize;
-        int batchesPerEpoch = (examples.Count + s.BatchSize - 1) / s.BatchSize;
-        long stepsPerEpoch = Math.Max(1, batchesPerEpoch / s.GradientAccumulation);
-        long totalSteps = s.MaxSteps ?? stepsPerEpoch * s.Epochs;
+        var (stepsPerEpoch, totalSteps) = s.Steps(examples.Count);
         var named = _model.named_parameters().GroupBy(p => p.parameter.Handle).ToDictionary(g => g.Key, g => g.First().name);
         var groups = _model.TrainableParameters().GroupBy(t => t.Group).Select(g =>
             new AdamW.Group(g.Key, s.LearningRates.TryGetValue(g.Key, out var lr) ? lr : throw new ArgumentException($"no learning rate for parameter group '{g.Key}'"),
@@ -85,7 +97,8 @@ public sealed class TrainingLoop
             _model.SetStage(s.Stage);
         }
 
-        var cache = new Dictionary<int, OneDiffModel.VisionFeatures>();
+        var cache = new Dictionary<TrainingImages, OneDiffModel.VisionFeatures>(ReferenceEqualityComparer.Instance);
+        var prefetcher = new ImagePrefetcher(examples, MicroBatches(examples.Count, s, step, totalSteps, stepsPerEpoch), s.BatchSize, s.PrefetchPairs, s.CacheVisionFeatures);
         try
         {
             var sw = Stopwatch.StartNew();
@@ -108,37 +121,29 @@ public sealed class TrainingLoop
             {
                 while (step < totalSteps)
                 {
-                    long epoch = step / stepsPerEpoch;
-                    var order = Enumerable.Range(0, examples.Count).ToArray();
-                    new Random(s.Seed * 100_003 + (int)epoch).Shuffle(order);
-                    long firstStep = epoch * stepsPerEpoch;
-                    for (long local = step - firstStep; local < stepsPerEpoch && step < totalSteps; local++)
+                    if (cancel.IsCancellationRequested) { Flush(); cancel.ThrowIfCancellationRequested(); }
+                    var lossTotal = torch.zeros([], ScalarType.Float32, _device).DetachFromDisposeScope();
+                    for (int micro = 0; micro < s.GradientAccumulation; micro++)
                     {
-                        if (cancel.IsCancellationRequested) { Flush(); cancel.ThrowIfCancellationRequested(); }
-                        var lossTotal = torch.zeros([], ScalarType.Float32, _device).DetachFromDisposeScope();
-                        for (int micro = 0; micro < s.GradientAccumulation; micro++)
-                        {
-                            int batchIndex = (int)(local * s.GradientAccumulation + micro);
-                            var ids = order.Skip(batchIndex * s.BatchSize).Take(s.BatchSize).ToArray();
-                            if (ids.Length == 0) continue;
-                            using var scope = torch.NewDisposeScope();
-                            var visual = Visual(examples, ids, side, s.CacheVisionFeatures, cache);
-                            var loss = _model.Loss(visual, ids.Select(i => examples[i].Prompt).ToList()).div(Modules.Scalars.Of((long)s.GradientAccumulation));
-                            loss.backward();
-                            lossTotal.add_(loss.detach(), Modules.Scalars.One);
-                        }
-                        if (s.MaxGradNorm > 0) GradientClipping.ClipByTotalNorm(trainable, s.MaxGradNorm)?.Dispose();
-                        double scale = LearningRateSchedule.Scale(step, totalSteps, s.WarmupFraction);
-                        optimizer.Update(scale);
-                        optimizer.ZeroGrad();
-                        step++;
-                        Flush();
-                        pending = (lossTotal, step, scale);
-                        bool checkpoint = s.CheckpointFolder is not null && s.CheckpointEvery > 0 && step % s.CheckpointEvery == 0;
-                        if (checkpoint || afterStep is not null) Flush();
-                        if (checkpoint) SaveCheckpoint(s.CheckpointFolder!, s.Stage, step, optimizer);
-                        if (afterStep?.Invoke(step) == false) return;
+                        var (ids, images) = prefetcher.Next();
+                        if (ids.Length == 0) continue;
+                        using var scope = torch.NewDisposeScope();
+                        var visual = Visual(examples, ids, images, side, s.CacheVisionFeatures, cache);
+                        var loss = _model.Loss(visual, ids.Select(i => examples[i].Prompt).ToList()).div(Modules.Scalars.Of((long)s.GradientAccumulation));
+                        loss.backward();
+                        lossTotal.add_(loss.detach(), Modules.Scalars.One);
                     }
+                    if (s.MaxGradNorm > 0) GradientClipping.ClipByTotalNorm(trainable, s.MaxGradNorm)?.Dispose();
+                    double scale = LearningRateSchedule.Scale(step, totalSteps, s.WarmupFraction);
+                    optimizer.Update(scale);
+                    optimizer.ZeroGrad();
+                    step++;
+                    Flush();
+                    pending = (lossTotal, step, scale);
+                    bool checkpoint = s.CheckpointFolder is not null && s.CheckpointEvery > 0 && step % s.CheckpointEvery == 0;
+                    if (checkpoint || afterStep is not null) Flush();
+                    if (checkpoint) SaveCheckpoint(s.CheckpointFolder!, s.Stage, step, optimizer);
+                    if (afterStep?.Invoke(step) == false) return;
                 }
                 Flush();
             }
@@ -152,19 +157,46 @@ public sealed class TrainingLoop
         }
     }
 
-    Tensor Visual(IReadOnlyList<TrainingExample> examples, int[] ids, int side, bool useCache, Dictionary<int, OneDiffModel.VisionFeatures> cache)
+    /// <summary>The micro-batches (example indices) of steps <paramref name="from"/> to
+    /// <paramref name="total"/>, in training order: each epoch shuffled with its own seed, so a
+    /// resumed run sees the batches the uninterrupted one would have.</summary>
+    static IEnumerable<int[]> MicroBatches(int count, StageSettings s, long from, long total, long stepsPerEpoch)
+    {
+        int[] order = [];
+        long orderEpoch = -1;
+        for (long step = from; step < total; step++)
+        {
+            long epoch = step / stepsPerEpoch;
+            if (epoch != orderEpoch)
+            {
+                order = Enumerable.Range(0, count).ToArray();
+                new Random(s.Seed * 100_003 + (int)epoch).Shuffle(order);
+                orderEpoch = epoch;
+            }
+            long local = step - epoch * stepsPerEpoch;
+            for (int micro = 0; micro < s.GradientAccumulation; micro++)
+            {
+                long batchIndex = local * s.GradientAccumulation + micro;
+                yield return order.Skip((int)(batchIndex * s.BatchSize)).Take(s.BatchSize).ToArray();
+            }
+        }
+    }
+
+    Tensor Visual(IReadOnlyList<TrainingExample> examples, int[] ids, Dictionary<TrainingImages, (float[] Image1, float[] Image2)> loaded,
+        int side, bool useCache, Dictionary<TrainingImages, OneDiffModel.VisionFeatures> cache)
     {
         if (!useCache)
         {
-            var a = Pixels(ids.Select(i => examples[i].Image1), side);
-            var b = Pixels(ids.Select(i => examples[i].Image2), side);
+            var a = Pixels(ids.Select(i => loaded[examples[i].Images].Image1), side);
+            var b = Pixels(ids.Select(i => loaded[examples[i].Images].Image2), side);
             return _model.EncodePair(a, b);
         }
-        var missing = ids.Where(i => !cache.ContainsKey(i)).ToArray();
+        var missing = ids.Select(i => examples[i].Images).Distinct(ReferenceEqualityComparer.Instance).Cast<TrainingImages>()
+            .Where(p => !cache.ContainsKey(p)).ToArray();
         if (missing.Length > 0)
         {
             using var scope = torch.NewDisposeScope();
-            var both = _model.EncodeVision(torch.cat([Pixels(missing.Select(i => examples[i].Image1), side), Pixels(missing.Select(i => examples[i].Image2), side)], 0));
+            var both = _model.EncodeVision(torch.cat([Pixels(missing.Select(p => loaded[p].Image1), side), Pixels(missing.Select(p => loaded[p].Image2), side)], 0));
             for (int k = 0; k < missing.Length; k++)
             {
                 var a = both.Slice(k, 1);
@@ -176,8 +208,8 @@ public sealed class TrainingLoop
                 cache[missing[k]] = pair;
             }
         }
-        var first = OneDiffModel.VisionFeatures.Stack(ids.Select(i => cache[i].Slice(0, 1)).ToList());
-        var second = OneDiffModel.VisionFeatures.Stack(ids.Select(i => cache[i].Slice(1, 1)).ToList());
+        var first = OneDiffModel.VisionFeatures.Stack(ids.Select(i => cache[examples[i].Images].Slice(0, 1)).ToList());
+        var second = OneDiffModel.VisionFeatures.Stack(ids.Select(i => cache[examples[i].Images].Slice(1, 1)).ToList());
         return _model.EncodePair(first, second);
     }
 
