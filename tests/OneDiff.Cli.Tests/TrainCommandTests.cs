@@ -52,3 +52,68 @@ public class TrainCommandTests
         Assert.Contains("\"train\"", err);
     }
 }
+
+public class TrainCheckTests
+{
+    const string Config = """
+        train:
+          - format: synthetic
+            root: data
+        validation:
+          - format: synthetic
+            root: data
+            split: test
+        captions:
+          llava: data/captions.json
+          images: data
+        options:
+          Preset: Tiny
+          StageOneBatchSize: 2
+          StageTwoEpochs: 3
+          BatchSize: 4
+          GradientAccumulation: 2
+          Device: cpu
+        output: out/model.zip
+        """;
+
+    static string Tree(int pairs)
+    {
+        string dir = TestPaths.NewTempDir("train-check");
+        CliRunner.Run(SynthCommand.Create(), "--out", Path.Combine(dir, "data"), "--pairs", $"{pairs}", "--size", "32", "--seed", "5");
+        return dir;
+    }
+
+    [Fact]
+    public void CheckReadsEverythingPrintsThePlanAndTrainsNothing()
+    {
+        string dir = Tree(20);
+        File.WriteAllText(Path.Combine(dir, "config.yaml"), Config);
+        var (code, output, err) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--check");
+        Assert.True(code == 0, err + output);
+        Assert.Contains("no problems found", output);
+        // 20 pairs, every fifth held out: 16 train pairs (16 captioned images -> 8 coupled samples).
+        Assert.Contains("train[0] synthetic train: 16 records, 16 pairs, 48 references", output);
+        Assert.Contains("validation[0] synthetic test: 4 records, 4 pairs, 12 references", output);
+        Assert.Contains("16 captioned images -> 8 coupled samples; batch 2 x 2 accumulated = 4; 2 optimizer steps", output);
+        // 48 examples in batches of 4: 12 batches, 6 steps an epoch, 3 epochs.
+        Assert.Contains("stage II (instruction tuning): 48 examples (one per reference caption); batch 4 x 2 accumulated = 8; 18 optimizer steps (3 epoch(s) of 6)", output);
+        Assert.False(File.Exists(Path.Combine(dir, "out", "model.zip")));
+    }
+
+    [Fact]
+    public void CheckListsEveryProblemWithItsRecordAndFileAndExits1()
+    {
+        string dir = Tree(20);
+        string image = Path.Combine(dir, "data", "images", "000001_b.png");
+        var bytes = File.ReadAllBytes(image);
+        File.WriteAllBytes(image, bytes[..(bytes.Length / 2)]);
+        File.WriteAllText(Path.Combine(dir, "config.yaml"), Config.Replace("Device: cpu", "Device: cpu\n  LlmFolder: models/none")
+            .Replace("    root: data\n    split: test", "    root: nowhere\n    split: test"));
+        var (code, output, err) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--check");
+        Assert.True(code == 1, err + output);
+        Assert.Contains("3 problem(s):", output);
+        Assert.Contains($"options.LlmFolder: folder not found: {Path.Combine(dir, "models", "none")}", output);
+        Assert.Contains($"train[0] synthetic: id 000001: the image is truncated ({image})", output);
+        Assert.Contains($"validation[0] synthetic: dataset folder not found: {Path.Combine(dir, "nowhere")}", output);
+    }
+}

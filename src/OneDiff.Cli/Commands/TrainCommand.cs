@@ -1,43 +1,41 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
 using Microsoft.ML;
+using OneDiff.Data;
+using OneDiff.Data.Images;
+using OneDiff.Data.Readers;
 using OneDiff.MLNet;
+using OneDiff.Modeling.Checkpoints;
+using OneDiff.Modeling.Models.OneDiff;
+using OneDiff.Modeling.Tokenization;
+using OneDiff.Modeling.Training;
 
 namespace OneDiff.Cli.Commands;
 
 /// <summary>
-/// <c>onediff train --config FILE</c>: trains OneDiff from a JSON or YAML config naming the
-/// datasets (formats of <c>onediff data inspect</c>) and the trainer options, and saves the model.
+/// <c>onediff train --config FILE [--check [--no-decode]]</c>: trains OneDiff from a JSON or YAML
+/// config (<see cref="TrainConfig"/>) and saves the model; with <c>--check</c>, reads everything the
+/// run would read (config, model folders, every dataset and image) and prints the plan of both
+/// stages without building the model.
 /// </summary>
 public static class TrainCommand
 {
-    /// <summary>A dataset entry of the config.</summary>
-    public sealed record DatasetRef(string Format, string Root, string Split = "train");
-
-    /// <summary>The training config; relative paths are relative to the config file.</summary>
-    public sealed record TrainConfig
-    {
-        public List<DatasetRef> Train { get; init; } = [];
-        public List<DatasetRef> Validation { get; init; } = [];
-        /// <summary>Single-image captions for stage I: {"llava": file, "images": folder}.</summary>
-        public Dictionary<string, string>? Captions { get; init; }
-        /// <summary>Any DiffCaptionTrainer option by name (Preset, StageTwoEpochs, BatchSize, ...).</summary>
-        public JsonObject Options { get; init; } = [];
-        public string Output { get; init; } = "onediff-model.zip";
-        public bool SkipBad { get; init; }
-    }
-
     public static Command Create()
     {
         var config = new Option<string>("--config") { Description = "a JSON or YAML training config (docs/training.md)", Required = true };
-        var command = new Command("train", "Train OneDiff (stage I when captions are given, then stage II) and save the model") { config };
+        var check = new Option<bool>("--check") { Description = "check the config, model folders, datasets and images, print the plan, and train nothing; exits 1 on any problem" };
+        var noDecode = new Option<bool>("--no-decode") { Description = "with --check: check that images exist, without decoding each" };
+        var command = new Command("train", "Train OneDiff (stage I when captions are given, then stage II) and save the model") { config, check, noDecode };
         command.SetAction(parse =>
         {
-            try { return Run(parse.GetValue(config)!); }
-            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException or JsonException or OneDiff.Data.DataException
-                                       or DirectoryNotFoundException or YamlDotNet.Core.YamlException)
+            try
+            {
+                var c = TrainConfig.Read(parse.GetValue(config)!);
+                return parse.GetValue(check) ? Check(c, decode: !parse.GetValue(noDecode)) : Run(c);
+            }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException or JsonException or DataException
+                                       or DirectoryNotFoundException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 1;
@@ -46,26 +44,13 @@ public static class TrainCommand
         return command;
     }
 
-    public static TrainConfig Read(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"config not found: {path}", path);
-        string text = File.ReadAllText(path);
-        if (path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
-        {
-            var yaml = new YamlDotNet.Serialization.DeserializerBuilder().WithAttemptingUnquotedStringTypeDeserialization().Build().Deserialize<object>(text);
-            text = JsonSerializer.Serialize(yaml);
-        }
-        var options = new JsonSerializerOptions { PropertyNameCaseInsensitive = true };
-        return JsonSerializer.Deserialize<TrainConfig>(text, options) ?? throw new InvalidDataException($"{path}: empty config");
-    }
+    static List<DiffCapRecord> ReadRecords(TrainConfig c, DatasetRef s, DataReport report) =>
+        DatasetReader.ForFormat(s.Format).Read(c.Resolve(s.Root), new ReadOptions { Split = s.Split }, report);
 
-    static int Run(string configPath)
+    static int Run(TrainConfig c)
     {
-        var c = Read(configPath);
-        string baseDir = Path.GetDirectoryName(Path.GetFullPath(configPath))!;
-        string Abs(string p) => Path.IsPathRooted(p) ? p : Path.Combine(baseDir, p);
-        if (c.Train.Count == 0) throw new InvalidDataException($"{configPath}: \"train\" lists no dataset");
-
+        if (c.Train.Count == 0) throw new InvalidDataException($"{c.FilePath}: \"train\" lists no dataset");
+        var trainerOptions = c.TrainerOptions();
         var ml = new MLContext(seed: 1);
         ml.Log += (_, e) =>
         {
@@ -77,30 +62,117 @@ public static class TrainCommand
         {
             var records = sets.SelectMany(s =>
             {
-                var report = new OneDiff.Data.DataReport(c.SkipBad ? OneDiff.Data.BadInputMode.Skip : OneDiff.Data.BadInputMode.Error);
-                var r = OneDiff.Data.Readers.DatasetReader.ForFormat(s.Format).Read(Abs(s.Root), new OneDiff.Data.Readers.ReadOptions { Split = s.Split }, report);
+                var report = new DataReport(c.SkipBad ? BadInputMode.Skip : BadInputMode.Error);
+                var r = ReadRecords(c, s, report);
                 foreach (var p in report.Skipped) Console.WriteLine($"skipped {p}");
                 return r;
             }).ToList();
             return catalog.LoadImagePairs(records);
         }
-
-        var trainerOptions = c.Options.Deserialize<DiffCaptionTrainer.Options>(new JsonSerializerOptions { PropertyNameCaseInsensitive = true, Converters = { new JsonStringEnumConverter() } }) ?? new DiffCaptionTrainer.Options();
-        foreach (var folder in new[] { nameof(trainerOptions.ClipFolder), nameof(trainerOptions.BertFolder), nameof(trainerOptions.LlmFolder), nameof(trainerOptions.CheckpointFolder) })
-        {
-            var prop = typeof(DiffCaptionTrainer.Options).GetProperty(folder)!;
-            if (prop.GetValue(trainerOptions) is string p) prop.SetValue(trainerOptions, Abs(p));
-        }
         if (c.Captions is { } caps)
-            trainerOptions.CaptionData = catalog.LoadImageCaptions(Abs(caps["llava"]), Abs(caps.GetValueOrDefault("images") ?? "."), c.SkipBad);
+            trainerOptions.CaptionData = catalog.LoadImageCaptions(c.Resolve(caps["llava"]), c.Resolve(caps.GetValueOrDefault("images") ?? "."), c.SkipBad);
         if (c.Validation.Count > 0) trainerOptions.ValidationData = Load(c.Validation);
 
         var train = Load(c.Train);
         var model = catalog.Trainers.OneDiff(trainerOptions).Fit(train);
-        string output = Abs(c.Output);
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
+        string output = c.Resolve(c.Output);
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
         ml.Model.Save(model, train.Schema, output);
         Console.WriteLine($"saved {output}");
         return 0;
+    }
+
+    static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
+
+    static int Check(TrainConfig c, bool decode)
+    {
+        var problems = new List<string>();
+        var o = c.TrainerOptions();
+        var trainer = new MLContext(seed: 1).DiffCaptioning().Trainers.OneDiff(o);
+        Console.WriteLine($"config {c.FilePath}: preset {o.Preset}, device {o.Device}");
+
+        // The model folders: their configs against the preset, their checkpoints' headers, the tokenizer.
+        var folders = new PretrainedFolders(o.ClipFolder, o.BertFolder, o.LlmFolder);
+        var given = new[] { ("ClipFolder", o.ClipFolder), ("BertFolder", o.BertFolder), ("LlmFolder", o.LlmFolder) }.Where(f => f.Item2 is not null).ToList();
+        foreach (var (name, folder) in given)
+        {
+            if (!Directory.Exists(folder)) { problems.Add($"options.{name}: folder not found: {folder}"); continue; }
+            try
+            {
+                using var checkpoint = SafetensorsCheckpoint.Open(folder!);
+                Console.WriteLine($"{name} {folder}: {N(checkpoint.Names.Count)} tensors in {checkpoint.Files.Count} file(s)");
+            }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException or JsonException) { problems.Add($"options.{name}: {e.Message}"); }
+        }
+        if (given.All(f => Directory.Exists(f.Item2)))
+        {
+            try
+            {
+                var resolved = OneDiffPretrained.Resolve(OneDiffConfig.Preset(o.Preset), folders);
+                if (resolved.Tokenizer == "folder" && o.LlmFolder is null) problems.Add($"options.LlmFolder: preset {o.Preset} takes its weights and tokenizer from an LLM folder, and none is given");
+                else if (o.LlmFolder is { } llm) Console.WriteLine($"tokenizer: {N(TextTokenizer.FromFolder(llm).VocabSize)} pieces");
+            }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException or JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+                problems.Add($"model folders: {e.Message}");
+            }
+        }
+
+        // Stage I: the single-image captions and the coupled samples they make.
+        bool stageOne = o.RunStageOne ?? c.Captions is not null;
+        if (stageOne && c.Captions is null) problems.Add("options.RunStageOne is true, but no 'captions' are given for stage I");
+        if (stageOne && c.Captions is { } caps)
+        {
+            var report = new DataReport(BadInputMode.Skip);
+            string file = c.Resolve(caps["llava"]);
+            var singles = File.Exists(file) ? new LlavaCaptionReader().Read(file, c.Resolve(caps.GetValueOrDefault("images") ?? "."), report) : null;
+            if (singles is null) problems.Add($"captions.llava: file not found: {file}");
+            else
+            {
+                problems.AddRange(report.Skipped.Select(p => $"captions: {p}"));
+                if (decode) problems.AddRange(ImageCheck.Problems(singles.Select(s => ($"id {s.Id}", ImageInput.FromPath(s.Image)))).Select(p => $"captions: {p}"));
+                var settings = trainer.StageOneSettings();
+                Console.WriteLine($"stage I (Coupled Sample Training): {N(singles.Count)} captioned images -> {N(singles.Count / 2)} coupled samples; " +
+                    Plan(settings, singles.Count / 2));
+            }
+        }
+
+        // Stage II and validation: every dataset, as the trainer will read it.
+        int examples = 0;
+        foreach (var (sets, role) in new[] { (c.Train, "train"), (c.Validation, "validation") })
+            for (int i = 0; i < sets.Count; i++)
+            {
+                var s = sets[i];
+                string root = c.Resolve(s.Root);
+                if (!Directory.Exists(root)) { problems.Add($"{role}[{i}] {s.Format}: dataset folder not found: {root}"); continue; }
+                try
+                {
+                    var result = DatasetInspector.Inspect(s.Format, root, s.Split, decode);
+                    Console.WriteLine($"{role}[{i}] {s.Format} {s.Split}: {N(result.Records)} records, {N(result.Pairs)} pairs, {N(result.References)} references");
+                    problems.AddRange(result.Problems.Select(p => $"{role}[{i}] {s.Format}: {p}"));
+                    if (role == "train") examples += o.PackReferences ? result.Records : result.References;
+                }
+                catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or ArgumentException or JsonException or DataException)
+                {
+                    problems.Add($"{role}[{i}] {s.Format} {root}: {e.Message}");
+                }
+            }
+        if (c.Train.Count == 0) problems.Add("\"train\" lists no dataset");
+        else Console.WriteLine($"stage II (instruction tuning): {N(examples)} {(o.PackReferences ? "pairs (references packed)" : "examples (one per reference caption)")}; " +
+            Plan(trainer.StageTwoSettings(), examples));
+
+        Console.WriteLine($"output: {c.Resolve(c.Output)}");
+        if (c.SkipBad && problems.Count > 0) Console.WriteLine("skipBad is set: training would skip the records below and go on");
+        Console.WriteLine(problems.Count == 0 ? "no problems found" : $"{problems.Count} problem(s):");
+        foreach (var p in problems) Console.WriteLine($"  {p}");
+        return problems.Count == 0 ? 0 : 1;
+    }
+
+    static string Plan(StageSettings s, int examples)
+    {
+        var (perEpoch, total) = s.Steps(Math.Max(1, examples));
+        string lrs = string.Join(", ", s.LearningRates.Select(kv => $"{kv.Key} {kv.Value.ToString("0.###E+0", CultureInfo.InvariantCulture)}"));
+        string span = s.MaxSteps is null ? $"{s.Epochs} epoch(s) of {N(perEpoch)}" : $"MaxSteps; an epoch is {N(perEpoch)}";
+        return $"batch {s.BatchSize} x {s.GradientAccumulation} accumulated = {s.BatchSize * s.GradientAccumulation}; {N(total)} optimizer steps ({span}); learning rates {lrs}";
     }
 }

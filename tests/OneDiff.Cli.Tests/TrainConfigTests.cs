@@ -1,0 +1,83 @@
+using OneDiff.Cli.Commands;
+using OneDiff.MLNet;
+using OneDiff.Tests.Common;
+using Xunit;
+
+namespace OneDiff.Cli.Tests;
+
+public class TrainConfigTests
+{
+    static string Recipes => Path.Combine(TestPaths.RepoRoot, "samples", "configs");
+
+    [Fact]
+    public void EveryRecipeReadsStrictlyAndItsOptionsAreInRange()
+    {
+        var recipes = Directory.GetFiles(Recipes, "*.yaml");
+        Assert.True(recipes.Length >= 3, string.Join(", ", recipes));
+        foreach (var file in recipes)
+        {
+            var c = TrainConfig.Read(file);
+            Assert.NotEmpty(c.Train);
+            c.TrainerOptions(); // throws on an option out of range
+        }
+    }
+
+    [Theory]
+    [InlineData("onediff-vicuna7b-diffcap.yaml", "Vicuna7B")]
+    [InlineData("onediff-qwen2-diffcap.yaml", "Qwen2_7B")]
+    public void ThePaperRecipesUseThePapersBatchesRatesAndData(string recipe, string preset)
+    {
+        var c = TrainConfig.Read(Path.Combine(Recipes, recipe));
+        var o = c.TrainerOptions();
+        Assert.Equal(preset, o.Preset);
+        var trainer = new Microsoft.ML.MLContext().DiffCaptioning().Trainers.OneDiff(o);
+        var one = trainer.StageOneSettings();
+        var two = trainer.StageTwoSettings();
+        Assert.Equal(256, one.BatchSize * one.GradientAccumulation); // 32 per GPU x 8 GPUs
+        Assert.Equal(64, two.BatchSize * two.GradientAccumulation);  // 8 per GPU x 8 GPUs
+        Assert.Equal(1e-3, one.LearningRates["projectors"]);
+        Assert.Equal(3e-4, one.LearningRates["delta_module"]);
+        Assert.All(two.LearningRates.Values, lr => Assert.Equal(2e-5, lr));
+        Assert.Equal(0.03, two.WarmupFraction);
+        Assert.NotNull(c.Captions);
+        Assert.Equal(["spot-the-diff", "clevr-change", "birds-to-words", "image-editing-request", "nlvr2"], c.Train.Select(t => t.Format));
+        Assert.All(c.Train, t => Assert.Equal("train", t.Split));
+        Assert.All([o.ClipFolder, o.BertFolder, o.LlmFolder], f => Assert.True(Path.IsPathRooted(f), $"{f} is resolved against the config"));
+    }
+
+    static string WriteConfig(string text)
+    {
+        string dir = TestPaths.NewTempDir("config");
+        string path = Path.Combine(dir, "config.yaml");
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Theory]
+    [InlineData("train: []\nvaldation: []\n", "unknown key 'valdation'; did you mean 'validation'?")]
+    [InlineData("train: []\noptions:\n  BatchSzie: 4\n", "unknown key 'options.BatchSzie'; did you mean 'options.BatchSize'?")]
+    [InlineData("train: []\noptions:\n  CaptionData: x\n", "unknown key 'options.CaptionData'")]
+    [InlineData("train: []\ncaptions:\n  images: x\n", "captions needs 'llava'")]
+    [InlineData("train:\n  - root: data\n", "train[0] needs a 'format'")]
+    public void AKeyThatMeansNothingIsAnErrorNamingIt(string yaml, string expected)
+    {
+        string path = WriteConfig(yaml);
+        var e = Assert.Throws<InvalidDataException>(() => TrainConfig.Read(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Theory]
+    [InlineData("BatchSize: eight", "BatchSize")]
+    [InlineData("BatchSize: 0", "BatchSize must be at least 1")]
+    [InlineData("WarmupFraction: 1.5", "WarmupFraction must be in [0, 1)")]
+    [InlineData("StageOneDeltaLearningRate: -0.1", "StageOneDeltaLearningRate must be a positive number")]
+    [InlineData("Preset: Vicuna13B", "unknown preset 'Vicuna13B'")]
+    public void AnOptionOfTheWrongTypeOrOutOfRangeIsAnErrorNamingIt(string option, string expected)
+    {
+        string path = WriteConfig($"train: [{{format: synthetic, root: data}}]\noptions:\n  {option}\n");
+        var e = Assert.Throws<InvalidDataException>(() => TrainConfig.Read(path).TrainerOptions());
+        Assert.Contains(path, e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+}
