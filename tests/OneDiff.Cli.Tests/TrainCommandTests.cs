@@ -116,4 +116,18 @@ public class TrainCheckTests
         Assert.Contains($"train[0] synthetic: id 000001: the image is truncated ({image})", output);
         Assert.Contains($"validation[0] synthetic: dataset folder not found: {Path.Combine(dir, "nowhere")}", output);
     }
+
+    [Fact]
+    public void CheckOnTheRealAnnotationFilesNamesEveryMissingImage()
+    {
+        string root = TestPaths.RequireShared("data", "spot-the-diff");
+        string dir = TestPaths.NewTempDir("train-check-real");
+        File.WriteAllText(Path.Combine(dir, "config.yaml"), $"train:\n  - {{ format: spot-the-diff, root: '{root}' }}\noptions:\n  Preset: Tiny\n");
+        var (code, output, err) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--check", "--no-decode");
+        Assert.True(code == 1, err + output);
+        // The annotations only: 8,566 training pairs (9,524 entries), none with its images here.
+        Assert.Contains("train[0] spot-the-diff train: 0 records, 0 pairs, 0 references;", output);
+        Assert.Contains($"train[0] spot-the-diff: img_id 76: image file is missing ({Path.Combine(root, "resized_images", "76.png")})", output);
+        Assert.Contains("stage II has no training examples", output);
+    }
 }

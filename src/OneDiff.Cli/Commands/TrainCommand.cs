@@ -131,6 +131,7 @@ public static class TrainCommand
             {
                 problems.AddRange(report.Skipped.Select(p => $"captions: {p}"));
                 if (decode) problems.AddRange(ImageCheck.Problems(singles.Select(s => ($"id {s.Id}", ImageInput.FromPath(s.Image)))).Select(p => $"captions: {p}"));
+                if (singles.Count < 2) problems.Add($"captions: stage I needs at least two captioned images, {file} gives {singles.Count}");
                 var settings = trainer.StageOneSettings();
                 Console.WriteLine($"stage I (Coupled Sample Training): {N(singles.Count)} captioned images -> {N(singles.Count / 2)} coupled samples; " +
                     Plan(settings, singles.Count / 2));
@@ -148,7 +149,8 @@ public static class TrainCommand
                 try
                 {
                     var result = DatasetInspector.Inspect(s.Format, root, s.Split, decode);
-                    Console.WriteLine($"{role}[{i}] {s.Format} {s.Split}: {N(result.Records)} records, {N(result.Pairs)} pairs, {N(result.References)} references");
+                    Console.WriteLine($"{role}[{i}] {s.Format} {s.Split}: {N(result.Records)} records, {N(result.Pairs)} pairs, {N(result.References)} references" +
+                        (result.Problems.Count > 0 ? $"; {N(result.Problems.Count)} problem(s), listed below" : ""));
                     problems.AddRange(result.Problems.Select(p => $"{role}[{i}] {s.Format}: {p}"));
                     if (role == "train") examples += o.PackReferences ? result.Records : result.References;
                 }
@@ -158,6 +160,7 @@ public static class TrainCommand
                 }
             }
         if (c.Train.Count == 0) problems.Add("\"train\" lists no dataset");
+        else if (examples == 0) problems.Add("stage II has no training examples: every train dataset is empty or unreadable");
         else Console.WriteLine($"stage II (instruction tuning): {N(examples)} {(o.PackReferences ? "pairs (references packed)" : "examples (one per reference caption)")}; " +
             Plan(trainer.StageTwoSettings(), examples));
 
