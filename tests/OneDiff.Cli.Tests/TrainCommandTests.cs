@@ -98,6 +98,11 @@ public class TrainCheckTests
         // 48 examples in batches of 4: 12 batches, 6 steps an epoch, 3 epochs.
         Assert.Contains("stage II (instruction tuning): 48 examples (one per reference caption); batch 4 x 2 accumulated = 8; 18 optimizer steps (3 epoch(s) of 6)", output);
         Assert.False(File.Exists(Path.Combine(dir, "out", "model.zip")));
+
+        var (code2, _, err2) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--no-decode");
+        Assert.Equal(1, code2);
+        Assert.Contains("--no-decode applies to --check only", err2);
+        Assert.False(File.Exists(Path.Combine(dir, "out", "model.zip")));
     }
 
     [Fact]

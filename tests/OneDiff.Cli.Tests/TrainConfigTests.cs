@@ -59,6 +59,8 @@ public class TrainConfigTests
     [InlineData("train: []\noptions:\n  CaptionData: x\n", "unknown key 'options.CaptionData'")]
     [InlineData("train: []\ncaptions:\n  images: x\n", "captions needs 'llava'")]
     [InlineData("train:\n  - root: data\n", "train[0] needs a 'format'")]
+    [InlineData("train:\n  - { format: synthetic, root: data }\nvalidation:\n  - { format: synthetic, root: data, spilt: test }\n",
+        "unknown key 'validation[0].spilt'; did you mean 'validation[0].split'?")]
     public void AKeyThatMeansNothingIsAnErrorNamingIt(string yaml, string expected)
     {
         string path = WriteConfig(yaml);

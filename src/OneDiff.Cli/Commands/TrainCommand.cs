@@ -31,6 +31,7 @@ public static class TrainCommand
         {
             try
             {
+                if (parse.GetValue(noDecode) && !parse.GetValue(check)) throw new ArgumentException("--no-decode applies to --check only");
                 var c = TrainConfig.Read(parse.GetValue(config)!);
                 return parse.GetValue(check) ? Check(c, decode: !parse.GetValue(noDecode)) : Run(c);
             }

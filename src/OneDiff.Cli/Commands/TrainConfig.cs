@@ -34,6 +34,7 @@ public sealed record TrainConfig
 
     static readonly string[] Keys = ["train", "validation", "captions", "options", "output", "skipBad"];
     static readonly string[] CaptionKeys = ["llava", "images"];
+    static readonly string[] DatasetKeys = ["format", "root", "split"];
     static readonly string[] FolderOptions =
         [nameof(DiffCaptionTrainer.Options.ClipFolder), nameof(DiffCaptionTrainer.Options.BertFolder), nameof(DiffCaptionTrainer.Options.LlmFolder), nameof(DiffCaptionTrainer.Options.CheckpointFolder)];
 
@@ -63,6 +64,11 @@ public sealed record TrainConfig
 
         Known(path, "", root.Select(p => p.Key), Keys);
         if (root["captions"] is JsonObject captions) Known(path, "captions.", captions.Select(p => p.Key), CaptionKeys);
+        // A misspelt "split" would otherwise train on the default split.
+        foreach (var list in new[] { "train", "validation" })
+            if (root[list] is JsonArray entries)
+                for (int i = 0; i < entries.Count; i++)
+                    if (entries[i] is JsonObject entry) Known(path, $"{list}[{i}].", entry.Select(p => p.Key), DatasetKeys);
         if (root["options"] is JsonObject options) Known(path, "options.", options.Select(p => p.Key), SettableOptions.Select(p => p.Name).ToArray());
 
         TrainConfig config;
