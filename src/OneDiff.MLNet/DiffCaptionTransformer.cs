@@ -67,18 +67,24 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new CaptionRowMapper(this, inputSchema, GetOutputSchema(inputSchema));
 
     /// <summary>Captions of the given pairs, in order, batched.</summary>
-    public IReadOnlyList<string> Caption(IEnumerable<ImagePairRow> rows)
+    public IReadOnlyList<string> Caption(IEnumerable<ImagePairRow> rows) => EnumerateCaptions(rows).ToList();
+
+    /// <summary>Captions of the given pairs, in order, a batch at a time as they are generated (for
+    /// progress and for writing results out as a long run goes).</summary>
+    public IEnumerable<string> EnumerateCaptions(IEnumerable<ImagePairRow> rows)
     {
-        var result = new List<string>();
+        ArgumentNullException.ThrowIfNull(rows);
         var report = new DataReport(BadInputMode.Error);
         var batch = new List<PreparedPair>();
         foreach (var pair in PairPrefetcher.PrepareAll(rows.Select(r => (r.Record, r.Image1, r.Image2)), _processor, report, ahead: 2 * Settings.BatchSize))
         {
             batch.Add(pair);
-            if (batch.Count == Settings.BatchSize) { result.AddRange(CaptionBatch(batch)); batch.Clear(); }
+            if (batch.Count < Settings.BatchSize) continue;
+            foreach (var caption in CaptionBatch(batch)) yield return caption;
+            batch.Clear();
         }
-        if (batch.Count > 0) result.AddRange(CaptionBatch(batch));
-        return result;
+        if (batch.Count > 0)
+            foreach (var caption in CaptionBatch(batch)) yield return caption;
     }
 
     /// <summary>The caption of one pair of image files (the CLI's <c>onediff caption</c>).</summary>

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using OneDiff.Data;
 using OneDiff.Data.Readers;
+using OneDiff.Modeling.Runtime;
 
 namespace OneDiff.MLNet;
 
@@ -47,11 +48,17 @@ public sealed partial class DiffCaptioningCatalog
     /// <summary>
     /// Loads a saved OneDiff model (plain <c>mlContext.Model.Load</c> works too); this adds clear
     /// errors for a missing, truncated or foreign file, and finds the transformer inside a chain.
+    /// <paramref name="overrides"/> pick the device and the decoding instead of the saved ones.
     /// </summary>
-    public static DiffCaptionTransformer LoadTransformer(MLContext ml, string path)
+    public static DiffCaptionTransformer LoadTransformer(MLContext ml, string path, CaptioningOverrides? overrides = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"model file not found: {path}", path);
+        // Checked before the (possibly many-GB) load, so a bad value fails at once.
+        overrides?.ApplyTo(new CaptioningSettings());
+        if (overrides?.Device is { } device) DeviceSelector.Resolve(device, ml.GpuDeviceId, ml.FallbackToCpu);
         ITransformer loaded;
+        var previous = DiffCaptionTransformer.LoadOverrides.Value;
+        DiffCaptionTransformer.LoadOverrides.Value = overrides;
         try { loaded = ml.Model.Load(path, out _); }
         catch (Exception e) when (e is InvalidDataException or FormatException or IOException or InvalidOperationException or ArgumentException
                                    or System.Reflection.TargetInvocationException)
@@ -59,6 +66,7 @@ public sealed partial class DiffCaptioningCatalog
             var inner = e is System.Reflection.TargetInvocationException { InnerException: { } i } ? i : e;
             throw new InvalidDataException($"{path}: not a readable ML.NET model with a OneDiff transformer ({inner.Message})", inner);
         }
+        finally { DiffCaptionTransformer.LoadOverrides.Value = previous; }
         return Find(loaded) ?? throw new InvalidDataException($"{path}: the model holds no OneDiff caption transformer");
     }
 

@@ -65,6 +65,71 @@ public static class CaptionFiles
         return Object(path, doc.RootElement, "groups").ToDictionary(p => p.Name, p => p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : p.Value.GetRawText(), StringComparer.Ordinal);
     }
 
+    /// <summary>Writes a COCO caption result file <c>[{"image_id", "caption"}]</c> (what
+    /// pycocoevalcap's <c>loadRes</c> and <see cref="LoadCoco"/> read), ids as strings.</summary>
+    public static void WriteCocoResults(string path, IEnumerable<(string Id, string Caption)> predictions) =>
+        WriteJson(path, w =>
+        {
+            w.WriteStartArray();
+            foreach (var (id, caption) in predictions)
+            {
+                w.WriteStartObject();
+                w.WriteString("image_id", id);
+                w.WriteString("caption", caption);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        });
+
+    /// <summary>Writes a COCO caption annotation file, with the "images" list and annotation ids
+    /// pycocotools' <c>COCO</c> needs, so the same references can be scored by pycocoevalcap.</summary>
+    public static void WriteCocoReferences(string path, IEnumerable<(string Id, IReadOnlyList<string> References)> references)
+    {
+        var items = references.ToList();
+        WriteJson(path, w =>
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("images");
+            foreach (var (id, _) in items)
+            {
+                w.WriteStartObject();
+                w.WriteString("id", id);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("annotations");
+            int annotation = 0;
+            foreach (var (id, refs) in items)
+                foreach (var caption in refs)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("image_id", id);
+                    w.WriteNumber("id", annotation++);
+                    w.WriteString("caption", caption);
+                    w.WriteEndObject();
+                }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+    }
+
+    /// <summary>Writes the id -> group object <see cref="LoadGroups"/> reads.</summary>
+    public static void WriteGroups(string path, IEnumerable<(string Id, string Group)> groups) =>
+        WriteJson(path, w =>
+        {
+            w.WriteStartObject();
+            foreach (var (id, group) in groups) w.WriteString(id, group);
+            w.WriteEndObject();
+        });
+
+    static void WriteJson(string path, Action<Utf8JsonWriter> write)
+    {
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder) Directory.CreateDirectory(folder);
+        using var stream = File.Create(path);
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        write(w);
+    }
+
     static List<CaptionItem> Join(string source, Dictionary<string, List<string>> refs, Dictionary<string, string> cands, IReadOnlyDictionary<string, string>? groups)
     {
         var noRefs = cands.Keys.Where(k => !refs.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();

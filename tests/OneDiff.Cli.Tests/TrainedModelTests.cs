@@ -34,10 +34,23 @@ public sealed class OverfitFixture
             CacheVisionFeatures = true, MaxNewTokens = 40, Device = "cpu", Seed = 4,
         });
         Model = Trainer.Fit(Data);
+        ModelFile = Path.Combine(Folder, "overfit.zip");
+        Ml.Model.Save(Model, Data.Schema, ModelFile);
     }
+
+    /// <summary>The model, saved once.</summary>
+    public string ModelFile { get; }
 }
 
-public class TrainedModelTests(OverfitFixture f) : IClassFixture<OverfitFixture>
+/// <summary>The tests that use the overfit model share one training run.</summary>
+[CollectionDefinition(Name)]
+public sealed class OverfitCollection : ICollectionFixture<OverfitFixture>
+{
+    public const string Name = "overfit Tiny model";
+}
+
+[Collection(OverfitCollection.Name)]
+public class TrainedModelTests(OverfitFixture f)
 {
     sealed class Row
     {

@@ -73,4 +73,31 @@ public class CaptionFilesTests
         Assert.Contains("\"METEOR_modules\"", json);
         Assert.Contains("\"Bleu_4\"", json);
     }
+
+    [Fact]
+    public void WrittenCocoFilesReadBackAsTheSameItems()
+    {
+        string dir = TestPaths.NewTempDir("files");
+        // Ids as the datasets spell them (CLEVR-Change's "<n>.png_n", numbers kept as text), quotes,
+        // non-ASCII text and a caption with a newline.
+        var items = new List<CaptionItem>
+        {
+            new("000123.png_n", "nothing has changed", ["no change", "the scene is the same"], "no-change"),
+            new("235", "the \"red\" car left\nthe lot", ["the car is gone"], "spot"),
+            new("b2w-7", "animal1 a un bec plus long, café", ["animal1 has a longer beak"], "birds"),
+        };
+        string refs = Path.Combine(dir, "sub", "references.json"), preds = Path.Combine(dir, "sub", "predictions.json"), groups = Path.Combine(dir, "groups.json");
+        CaptionFiles.WriteCocoReferences(refs, items.Select(i => (i.Id, i.References)));
+        CaptionFiles.WriteCocoResults(preds, items.Select(i => (i.Id, i.Candidate)));
+        CaptionFiles.WriteGroups(groups, items.Select(i => (i.Id, i.Group!)));
+        var back = CaptionFiles.LoadCoco(refs, preds, CaptionFiles.LoadGroups(groups));
+        Assert.Equal(items.Select(i => (i.Id, i.Candidate, string.Join("|", i.References), i.Group)),
+            back.Select(i => (i.Id, i.Candidate, string.Join("|", i.References), i.Group)));
+
+        // pycocotools' COCO needs "images" and a distinct "id" per annotation.
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(refs));
+        Assert.Equal(items.Select(i => i.Id), doc.RootElement.GetProperty("images").EnumerateArray().Select(e => e.GetProperty("id").GetString()));
+        var annotationIds = doc.RootElement.GetProperty("annotations").EnumerateArray().Select(e => e.GetProperty("id").GetInt32()).ToList();
+        Assert.Equal(4, annotationIds.Distinct().Count());
+    }
 }

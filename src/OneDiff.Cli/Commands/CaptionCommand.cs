@@ -1,30 +1,67 @@
 using System.CommandLine;
-using Microsoft.ML;
+using System.Diagnostics;
+using OneDiff.Data;
+using OneDiff.Data.Images;
+using OneDiff.Metrics;
 using OneDiff.MLNet;
 
 namespace OneDiff.Cli.Commands;
 
-/// <summary><c>onediff caption --model model.zip --before A --after B [--prompt P]</c>: caption your own pair.</summary>
+/// <summary>
+/// <c>onediff caption</c>: caption your own pair (<c>--before A --after B</c>), a file of pairs
+/// (<c>--pairs</c>) or a dataset split (<c>--format --root --split</c>); many pairs print
+/// "id&lt;TAB&gt;caption" lines as they are generated, or go to a COCO result file (<c>--out</c>).
+/// </summary>
 public static class CaptionCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "a model saved by onediff train or mlContext.Model.Save", Required = true };
-        var before = new Option<string>("--before") { Description = "the first (before) image", Required = true };
-        var after = new Option<string>("--after") { Description = "the second (after) image", Required = true };
-        var prompt = new Option<string?>("--prompt") { Description = "the task prompt (default: the model's)" };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N", DefaultValueFactory = _ => "auto" };
-        var command = new Command("caption", "Describe what changed between two images") { model, before, after, prompt, device };
+        var model = new ModelOptions();
+        var inputs = new PairInputs(allowPairsFile: true);
+        var before = new Option<string?>("--before") { Description = "the first (before) image of one pair" };
+        var after = new Option<string?>("--after") { Description = "the second (after) image of one pair" };
+        var prompt = new Option<string?>("--prompt") { Description = "the task prompt (default: the dataset's, else the model's)" };
+        var output = new Option<string?>("--out") { Description = "with many pairs: write a COCO caption result file [{\"image_id\", \"caption\"}] instead of printing" };
+        var command = new Command("caption", "Describe what changed between two images, for one pair or many") { before, after, prompt, output };
+        foreach (var o in model.All.Concat(inputs.All)) command.Options.Add(o);
         command.SetAction(parse =>
         {
             try
             {
-                var ml = new MLContext();
-                var transformer = DiffCaptioningCatalog.LoadTransformer(ml, parse.GetValue(model)!);
-                Console.WriteLine(transformer.Caption(parse.GetValue(before)!, parse.GetValue(after)!, parse.GetValue(prompt)));
+                string? a = parse.GetValue(before), b = parse.GetValue(after);
+                bool onePair = a is not null || b is not null;
+                if (onePair == inputs.Given(parse) || (onePair && (a is null || b is null)))
+                    throw new ArgumentException("give one pair (--before A --after B), or many (--pairs FILE, or --format F --root R [--split S])");
+                if (onePair && parse.GetValue(output) is not null) throw new ArgumentException("--out is for many pairs; one pair's caption is printed");
+                model.Overrides(parse);
+                if (onePair)
+                {
+                    using var one = model.Load(parse);
+                    Console.WriteLine(one.Caption(a!, b!, parse.GetValue(prompt)));
+                    return 0;
+                }
+                var records = inputs.Read(parse, parse.GetValue(prompt), Console.Error);
+                using var transformer = model.Load(parse);
+                string? outPath = parse.GetValue(output);
+                var results = new List<(string Id, string Caption)>();
+                foreach (var (id, caption) in CaptionAll(transformer, records, Console.Error))
+                {
+                    results.Add((id, caption));
+                    if (outPath is null) Console.WriteLine($"{id}\t{OneLine(caption)}");
+                }
+                if (outPath is not null)
+                {
+                    CaptionFiles.WriteCocoResults(outPath, results);
+                    Console.Error.WriteLine($"wrote {results.Count} caption(s) to {outPath}");
+                }
                 return 0;
             }
-            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or OneDiff.Data.DataException or InvalidOperationException)
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DataException or InvalidOperationException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 1;
@@ -32,4 +69,26 @@ public static class CaptionCommand
         });
         return command;
     }
+
+    /// <summary>Each record's id and caption, in order, with progress on <paramref name="log"/>
+    /// about every 10 seconds.</summary>
+    internal static IEnumerable<(string Id, string Caption)> CaptionAll(DiffCaptionTransformer transformer, IReadOnlyList<DiffCapRecord> records, TextWriter log)
+    {
+        var clock = Stopwatch.StartNew();
+        var lastReport = TimeSpan.Zero;
+        var rows = records.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2)));
+        int done = 0;
+        foreach (var caption in transformer.EnumerateCaptions(rows))
+        {
+            yield return (records[done].Id, caption);
+            done++;
+            if (done == records.Count || clock.Elapsed - lastReport > TimeSpan.FromSeconds(10))
+            {
+                lastReport = clock.Elapsed;
+                log.WriteLine($"captioned {done}/{records.Count} pairs ({done / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F1} pairs/s)");
+            }
+        }
+    }
+
+    static string OneLine(string caption) => caption.Replace('\t', ' ').Replace('\r', ' ').Replace('\n', ' ');
 }

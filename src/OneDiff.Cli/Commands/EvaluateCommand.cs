@@ -4,8 +4,10 @@ using OneDiff.Metrics;
 namespace OneDiff.Cli.Commands;
 
 /// <summary>
-/// <c>onediff evaluate</c>: pycocoevalcap's scores without Java or Python, from a
-/// {"refs","cands"} file or from COCO annotation and result files, overall and per group.
+/// <c>onediff evaluate</c>: pycocoevalcap's scores without Java or Python, overall and per group,
+/// of captions in a {"refs","cands"} file or in COCO annotation and result files, or of a saved
+/// model's captions of a dataset split (<c>--model --format --root --split</c>): the papers' table,
+/// scored under the ids and change types the papers use.
 /// </summary>
 public static class EvaluateCommand
 {
@@ -19,33 +21,77 @@ public static class EvaluateCommand
         var perItem = new Option<bool>("--per-item") { Description = "with --json, include every item's scores" };
         var pretokenized = new Option<bool>("--pretokenized") { Description = "score the captions as they are, without PTB tokenisation" };
         var noMeteor = new Option<bool>("--no-meteor") { Description = "skip METEOR" };
-        var command = new Command("evaluate", "Score captions with BLEU-1..4, METEOR, ROUGE-L and CIDEr exactly as pycocoevalcap does")
+        var model = new ModelOptions();
+        model.Model.Required = false;
+        var dataset = new PairInputs(allowPairsFile: false);
+        var prompt = new Option<string?>("--prompt") { Description = "with --model: the task prompt (default: the dataset's)" };
+        var save = new Option<string?>("--save") { Description = "with --model: a folder for predictions.json, references.json and groups.json (COCO files that evaluate --references/--predictions/--groups and pycocoevalcap read)" };
+        var command = new Command("evaluate", "Score captions with BLEU-1..4, METEOR, ROUGE-L and CIDEr exactly as pycocoevalcap does, or caption a dataset split with a model and score it")
         {
-            input, references, predictions, groups, json, perItem, pretokenized, noMeteor,
+            input, references, predictions, groups, json, perItem, pretokenized, noMeteor, prompt, save,
         };
+        foreach (var o in model.All.Concat(dataset.All)) command.Options.Add(o);
         command.SetAction(parse =>
         {
             string? inputPath = parse.GetValue(input), refsPath = parse.GetValue(references), predsPath = parse.GetValue(predictions);
-            if ((inputPath is null) == (refsPath is null && predsPath is null) || (inputPath is null && (refsPath is null || predsPath is null)))
+            bool withModel = parse.GetValue(model.Model) is not null;
+            int fileSources = (inputPath is null ? 0 : 1) + (refsPath is null && predsPath is null ? 0 : 1);
+            if (withModel ? fileSources > 0 || parse.GetValue(groups) is not null
+                          : fileSources != 1 || (inputPath is null && (refsPath is null || predsPath is null)) || dataset.Given(parse))
             {
-                Console.Error.WriteLine("error: give either --input FILE, or both --references FILE and --predictions FILE");
+                Console.Error.WriteLine("error: give --input FILE, or --references FILE and --predictions FILE, or --model FILE with --format F --root R [--split S]");
+                return 2;
+            }
+            if (!withModel && (parse.GetValue(save) is not null || parse.GetValue(prompt) is not null))
+            {
+                Console.Error.WriteLine("error: --save and --prompt go with --model");
                 return 2;
             }
             try
             {
                 var groupMap = parse.GetValue(groups) is { } g ? CaptionFiles.LoadGroups(g) : null;
-                var items = inputPath is not null ? CaptionFiles.LoadRefsCands(inputPath, groupMap) : CaptionFiles.LoadCoco(refsPath!, predsPath!, groupMap);
+                var items = withModel ? CaptionDataset(parse, model, dataset, parse.GetValue(prompt), parse.GetValue(save))
+                    : inputPath is not null ? CaptionFiles.LoadRefsCands(inputPath, groupMap) : CaptionFiles.LoadCoco(refsPath!, predsPath!, groupMap);
                 var evaluator = new CaptionEvaluator(new CaptionEvaluatorOptions { Tokenize = !parse.GetValue(pretokenized), Meteor = !parse.GetValue(noMeteor) });
                 var result = evaluator.Evaluate(items);
                 Console.WriteLine(parse.GetValue(json) ? CaptionReport.ToJson(result, parse.GetValue(perItem)) : CaptionReport.ToTable(result));
                 return 0;
             }
-            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException)
+            catch (ArgumentException e) when (withModel)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException
+                                       or OneDiff.Data.DataException or InvalidOperationException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 1;
             }
         });
         return command;
+    }
+
+    /// <summary>The model's caption of every pair of the split, as items under the dataset's ids and
+    /// groups (change types); with <paramref name="saveFolder"/>, also as COCO files.</summary>
+    static List<CaptionItem> CaptionDataset(ParseResult parse, ModelOptions model, PairInputs dataset, string? prompt, string? saveFolder)
+    {
+        model.Overrides(parse);
+        var records = dataset.Read(parse, prompt, Console.Error);
+        if (records.FirstOrDefault(r => r.Captions.Count == 0) is { } unreferenced)
+            throw new InvalidDataException($"id {unreferenced.Id}: has no reference captions to score against ({unreferenced.Source})");
+        using var transformer = model.Load(parse);
+        var captions = CaptionCommand.CaptionAll(transformer, records, Console.Error).ToList();
+        // Groups only when the dataset has them (CLEVR-Change's change types, the synthetic set's).
+        bool grouped = records.Any(r => r.Group is not null);
+        var items = records.Select((r, i) => new CaptionItem(r.Id, captions[i].Caption, r.Captions, grouped ? r.Group ?? "(none)" : null)).ToList();
+        if (saveFolder is not null)
+        {
+            CaptionFiles.WriteCocoResults(Path.Combine(saveFolder, "predictions.json"), items.Select(i => (i.Id, i.Candidate)));
+            CaptionFiles.WriteCocoReferences(Path.Combine(saveFolder, "references.json"), items.Select(i => (i.Id, i.References)));
+            if (grouped) CaptionFiles.WriteGroups(Path.Combine(saveFolder, "groups.json"), items.Select(i => (i.Id, i.Group!)));
+            Console.Error.WriteLine($"wrote predictions.json, references.json{(grouped ? " and groups.json" : "")} to {saveFolder}");
+        }
+        return items;
     }
 }

@@ -31,6 +31,11 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
         modelSignature: "ONEDIFFC", verWrittenCur: 0x00010001, verReadableCur: 0x00010001, verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature, loaderAssemblyName: typeof(DiffCaptionTransformer).Assembly.FullName);
 
+    // ML.NET constructs the transformer inside Model.Load, which takes no arguments of ours: the
+    // overrides of DiffCaptioningCatalog.LoadTransformer reach Create through this, before the
+    // weights are placed on a device.
+    internal static readonly AsyncLocal<CaptioningOverrides?> LoadOverrides = new();
+
     sealed record Header(int FormatVersion, string Settings, string Config, string TokenizerKind, string? ExternalVisionFolder, Dictionary<string, string>? ExternalVisionSha256);
 
     void ICanSaveModel.Save(ModelSaveContext ctx)
@@ -69,6 +74,7 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
         if (header.FormatVersion > FormatVersion)
             throw new InvalidDataException($"OneDiff model: format version {header.FormatVersion} is newer than this library reads ({FormatVersion}); update OneDiff.MLNet");
         var settings = JsonSerializer.Deserialize<CaptioningSettings>(header.Settings)!;
+        if (LoadOverrides.Value is { } overrides) settings = overrides.ApplyTo(settings);
         var config = OneDiffConfig.FromJson(header.Config);
         int tokLength = ctx.Reader.ReadInt32();
         byte[]? tokenizerSource = tokLength > 0 ? ctx.Reader.ReadBytes(tokLength) : null;

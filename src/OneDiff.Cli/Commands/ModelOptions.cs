@@ -1,0 +1,32 @@
+using System.CommandLine;
+using Microsoft.ML;
+using OneDiff.MLNet;
+
+namespace OneDiff.Cli.Commands;
+
+/// <summary>The saved model a command runs, and where and how it decodes (unset: as saved).</summary>
+internal sealed class ModelOptions
+{
+    public Option<string> Model { get; } = new("--model") { Description = "a model saved by onediff train or mlContext.Model.Save", Required = true };
+    public Option<string?> Device { get; } = new("--device") { Description = "auto, cpu, cuda or cuda:N (default: as saved, normally auto)" };
+    public Option<int?> Beams { get; } = new("--beams") { Description = "beam width; 1 is greedy (default: as saved)" };
+    public Option<int?> MaxNewTokens { get; } = new("--max-new-tokens") { Description = "longest caption in tokens (default: as saved)" };
+    public Option<int?> BatchSize { get; } = new("--batch-size") { Description = "pairs captioned together (default: as saved)" };
+
+    public IEnumerable<Option> All => [Model, Device, Beams, MaxNewTokens, BatchSize];
+
+    /// <summary>The overrides, checked (values in range, the device present), so that a wrong flag
+    /// fails before the images are read.</summary>
+    public CaptioningOverrides Overrides(ParseResult parse)
+    {
+        var overrides = new CaptioningOverrides
+        {
+            Device = parse.GetValue(Device), NumBeams = parse.GetValue(Beams), MaxNewTokens = parse.GetValue(MaxNewTokens), BatchSize = parse.GetValue(BatchSize),
+        };
+        overrides.ApplyTo(new CaptioningSettings());
+        if (overrides.Device is { } device) OneDiff.Modeling.Runtime.DeviceSelector.Resolve(device);
+        return overrides;
+    }
+
+    public DiffCaptionTransformer Load(ParseResult parse) => DiffCaptioningCatalog.LoadTransformer(new MLContext(), parse.GetValue(Model)!, Overrides(parse));
+}

@@ -1,0 +1,30 @@
+namespace OneDiff.MLNet;
+
+/// <summary>
+/// What a caller may change about a saved model when loading it: where it runs and how it decodes.
+/// Unset values keep what was saved (<see cref="CaptioningSettings"/>).
+/// </summary>
+public sealed record CaptioningOverrides
+{
+    /// <summary>auto, cpu, cuda or cuda:N.</summary>
+    public string? Device { get; init; }
+    /// <summary>1 is greedy decoding.</summary>
+    public int? NumBeams { get; init; }
+    public int? MaxNewTokens { get; init; }
+    /// <summary>Pairs captioned together.</summary>
+    public int? BatchSize { get; init; }
+
+    /// <summary>The saved settings with these overrides; out-of-range values are errors naming the setting.</summary>
+    public CaptioningSettings ApplyTo(CaptioningSettings saved)
+    {
+        static int AtLeastOne(int? value, int saved, string name) =>
+            value is null ? saved : value >= 1 ? value.Value : throw new ArgumentOutOfRangeException(null, $"{name} must be 1 or more, not {value}");
+        return saved with
+        {
+            Device = string.IsNullOrWhiteSpace(Device) ? saved.Device : Device.Trim(),
+            NumBeams = AtLeastOne(NumBeams, saved.NumBeams, nameof(NumBeams)),
+            MaxNewTokens = AtLeastOne(MaxNewTokens, saved.MaxNewTokens, nameof(MaxNewTokens)),
+            BatchSize = AtLeastOne(BatchSize, saved.BatchSize, nameof(BatchSize)),
+        };
+    }
+}
