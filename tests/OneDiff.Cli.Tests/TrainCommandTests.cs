@@ -101,7 +101,7 @@ public class TrainCheckTests
 
         var (code2, _, err2) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--no-decode");
         Assert.Equal(1, code2);
-        Assert.Contains("--no-decode applies to --check only", err2);
+        Assert.Contains("--no-decode and --all apply to --check only", err2);
         Assert.False(File.Exists(Path.Combine(dir, "out", "model.zip")));
     }
 
@@ -134,5 +134,14 @@ public class TrainCheckTests
         Assert.Contains("train[0] spot-the-diff train: 0 records, 0 pairs, 0 references;", output);
         Assert.Contains($"train[0] spot-the-diff: img_id 76: image file is missing ({Path.Combine(root, "resized_images", "76.png")})", output);
         Assert.Contains("stage II has no training examples", output);
+        // Twenty of them, then the count; --all lists every one.
+        var listed = output.Split('\n').Where(l => l.StartsWith("  train[0] spot-the-diff: ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(20, listed.Count);
+        var total = int.Parse(output.Split('\n').Single(l => l.EndsWith(" problem(s):", StringComparison.Ordinal)).Split(' ')[0].Replace(",", ""), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains($"  ... and {total - 21:N0} more from train[0] spot-the-diff (--all lists every one)", output);
+        var (code2, output2, _) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--check", "--no-decode", "--all");
+        Assert.Equal(1, code2);
+        Assert.Equal(total - 1, output2.Split('\n').Count(l => l.StartsWith("  train[0] spot-the-diff: ", StringComparison.Ordinal)));
+        Assert.DoesNotContain("more from", output2);
     }
 }

@@ -26,14 +26,15 @@ public static class TrainCommand
         var config = new Option<string>("--config") { Description = "a JSON or YAML training config (docs/training.md)", Required = true };
         var check = new Option<bool>("--check") { Description = "check the config, model folders, datasets and images, print the plan, and train nothing; exits 1 on any problem" };
         var noDecode = new Option<bool>("--no-decode") { Description = "with --check: check that images exist, without decoding each" };
-        var command = new Command("train", "Train OneDiff (stage I when captions are given, then stage II) and save the model") { config, check, noDecode };
+        var all = new Option<bool>("--all") { Description = $"with --check: list every problem (by default the first {ProblemsShown} of each dataset, then their count)" };
+        var command = new Command("train", "Train OneDiff (stage I when captions are given, then stage II) and save the model") { config, check, noDecode, all };
         command.SetAction(parse =>
         {
             try
             {
-                if (parse.GetValue(noDecode) && !parse.GetValue(check)) throw new ArgumentException("--no-decode applies to --check only");
+                if ((parse.GetValue(noDecode) || parse.GetValue(all)) && !parse.GetValue(check)) throw new ArgumentException("--no-decode and --all apply to --check only");
                 var c = TrainConfig.Read(parse.GetValue(config)!);
-                return parse.GetValue(check) ? Check(c, decode: !parse.GetValue(noDecode)) : Run(c);
+                return parse.GetValue(check) ? Check(c, decode: !parse.GetValue(noDecode), listAll: parse.GetValue(all)) : Run(c);
             }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException or JsonException or DataException
                                        or DirectoryNotFoundException)
@@ -85,7 +86,9 @@ public static class TrainCommand
 
     static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
 
-    static int Check(TrainConfig c, bool decode)
+    const int ProblemsShown = 20;
+
+    static int Check(TrainConfig c, bool decode, bool listAll)
     {
         var problems = new List<string>();
         var o = c.TrainerOptions();
@@ -167,9 +170,22 @@ public static class TrainCommand
 
         Console.WriteLine($"output: {c.Resolve(c.Output)}");
         if (c.SkipBad && problems.Count > 0) Console.WriteLine("skipBad is set: training would skip the records below and go on");
-        Console.WriteLine(problems.Count == 0 ? "no problems found" : $"{problems.Count} problem(s):");
-        foreach (var p in problems) Console.WriteLine($"  {p}");
+        Console.WriteLine(problems.Count == 0 ? "no problems found" : $"{N(problems.Count)} problem(s):");
+        PrintProblems(problems, listAll ? int.MaxValue : ProblemsShown);
         return problems.Count == 0 ? 0 : 1;
+    }
+
+    /// <summary>The problems grouped by where they come from (the text before the first ": ", such as
+    /// "train[0] spot-the-diff"), the first <paramref name="shown"/> of each, then how many more: a
+    /// dataset whose images are not there yet would otherwise bury the plan under thousands of lines.</summary>
+    static void PrintProblems(List<string> problems, int shown)
+    {
+        foreach (var source in problems.GroupBy(p => p.Split(": ", 2)[0]))
+        {
+            foreach (var p in source.Take(shown)) Console.WriteLine($"  {p}");
+            int more = source.Count() - shown;
+            if (more > 0) Console.WriteLine($"  ... and {N(more)} more from {source.Key} (--all lists every one)");
+        }
     }
 
     static string Plan(StageSettings s, int examples)
