@@ -153,5 +153,9 @@ public partial class HfParityTests
         run.Close(output.TextEmbeds, "text_embeds");
         run.Close(output.ImageEmbeds, "image_embeds");
         run.Close(output.LogitsPerImage, "logits_per_image");
+
+        // The image tower alone, as retrieval loads it from the same folder.
+        using var tower = ClipVisionModelWithProjection.FromFolder(dir, TestDevice, run.Dtype);
+        run.Close(tower.NormalizedImageEmbeds(run.Input("pixel_values")), "image_embeds", "image_embeds of ClipVisionModelWithProjection");
     }
 }

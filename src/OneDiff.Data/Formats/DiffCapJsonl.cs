@@ -34,7 +34,8 @@ public static class DiffCapJsonl
         }
     }
 
-    static string Relative(string folder, string path)
+    /// <summary>A path as the file stores it: relative to its folder when inside it, else absolute.</summary>
+    internal static string Relative(string folder, string path)
     {
         string rel = Path.GetRelativePath(folder, path);
         return rel.StartsWith("..", StringComparison.Ordinal) ? path : rel.Replace('\\', '/');

@@ -14,8 +14,8 @@ public sealed record ClipModelOutput(Tensor TextEmbeds, Tensor ImageEmbeds, Tens
 
 /// <summary>
 /// CLIP with both towers (Hugging Face <c>CLIPModel</c>): projections without bias, normalised
-/// embeddings, and similarity logits scaled by exp(logit_scale). Used to build difference pairs by
-/// retrieval.
+/// embeddings, and similarity logits scaled by exp(logit_scale). Retrieval needs only its image
+/// half, <see cref="ClipVisionModelWithProjection"/>.
 /// </summary>
 public sealed class ClipModel : nn.Module<Tensor, Tensor?, Tensor, ClipModelOutput>
 {

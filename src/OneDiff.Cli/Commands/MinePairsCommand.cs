@@ -1,0 +1,73 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.ML;
+using OneDiff.Data;
+using OneDiff.Data.Formats;
+using OneDiff.Data.Readers;
+using OneDiff.MLNet;
+
+namespace OneDiff.Cli.Commands;
+
+/// <summary>
+/// <c>onediff data mine-pairs</c>: the paper's real pairs by CLIP retrieval, from single captioned
+/// images (LLaVA format) to candidate pairs a chat model captions (docs/data.md).
+/// </summary>
+public static class MinePairsCommand
+{
+    public static Command Create()
+    {
+        var defaults = new ImagePairMiningOptions { ClipFolder = "" };
+        var llava = new Option<string>("--llava") { Description = "captioned images in LLaVA's format (the first answer of each record is its caption)", Required = true };
+        var images = new Option<string>("--images") { Description = "the folder the records' image paths are relative to", Required = true };
+        var clip = new Option<string>("--clip") { Description = "a CLIPModel or CLIPVisionModelWithProjection folder (config.json, safetensors)", Required = true };
+        var output = new Option<string>("--out") { Description = "the candidate pairs, DiffCap JSON lines with empty captions and a chat 'request' each", Required = true };
+        var neighbors = new Option<int>("--neighbors") { Description = "partners each image may choose", DefaultValueFactory = _ => defaults.Neighbors };
+        var min = new Option<double>("--min-similarity") { Description = "lowest CLIP cosine similarity of a pair", DefaultValueFactory = _ => defaults.MinSimilarity };
+        var max = new Option<double>("--max-similarity") { Description = "similarity from which two images count as the same photo and are not paired", DefaultValueFactory = _ => defaults.MaxSimilarity };
+        var batch = new Option<int>("--batch-size") { Description = "images embedded together", DefaultValueFactory = _ => defaults.BatchSize };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N", DefaultValueFactory = _ => defaults.Device };
+        var skipBad = new Option<bool>("--skip-bad") { Description = "skip bad records and images, listing each, instead of stopping at the first" };
+        var command = new Command("mine-pairs", "Pair similar captioned images by CLIP retrieval, for a chat model to write their difference captions")
+        {
+            llava, images, clip, output, neighbors, min, max, batch, device, skipBad,
+        };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var options = new ImagePairMiningOptions
+                {
+                    ClipFolder = parse.GetValue(clip)!, Neighbors = parse.GetValue(neighbors), MinSimilarity = parse.GetValue(min),
+                    MaxSimilarity = parse.GetValue(max), BatchSize = parse.GetValue(batch), Device = parse.GetValue(device)!, SkipBad = parse.GetValue(skipBad),
+                };
+                var report = new DataReport(options.SkipBad ? BadInputMode.Skip : BadInputMode.Error);
+                var captioned = new LlavaCaptionReader().Read(parse.GetValue(llava)!, parse.GetValue(images)!, report);
+                foreach (var p in report.Skipped) Console.Error.WriteLine($"skipped {p}");
+
+                var ml = new MLContext(seed: 1);
+                ml.Log += (_, e) =>
+                {
+                    if (e.Source.StartsWith("OneDiff", StringComparison.Ordinal) && e.Kind is Microsoft.ML.Runtime.ChannelMessageKind.Info or Microsoft.ML.Runtime.ChannelMessageKind.Warning)
+                        Console.Error.WriteLine(e.RawMessage);
+                };
+                var pairs = ml.DiffCaptioning().MineImagePairs(captioned, options);
+                string file = parse.GetValue(output)!;
+                DiffCapCandidates.Write(file, pairs);
+                Console.WriteLine($"wrote {pairs.Count.ToString("N0", CultureInfo.InvariantCulture)} candidate pair(s) from {captioned.Count.ToString("N0", CultureInfo.InvariantCulture)} images to {file}");
+                Console.WriteLine("next: put a chat model's answer to each line's \"request\" into its \"captions\", then train on the file with format: diffcap");
+                return 0;
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or DataException or InvalidOperationException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}

@@ -1,0 +1,110 @@
+using Microsoft.ML.Runtime;
+using OneDiff.Data;
+using OneDiff.Data.Formats;
+using OneDiff.Data.Images;
+using OneDiff.Data.Readers;
+using OneDiff.Modeling.Models.Clip;
+using OneDiff.Modeling.Retrieval;
+using OneDiff.Modeling.Runtime;
+using TorchSharp;
+
+namespace OneDiff.MLNet;
+
+/// <summary>How <see cref="DiffCaptioningCatalog.MineImagePairs"/> finds pairs. The band and the
+/// neighbour count are our defaults: the paper names CLIP retrieval but not its thresholds.</summary>
+public sealed record ImagePairMiningOptions
+{
+    /// <summary>A CLIPModel or CLIPVisionModelWithProjection folder (openai/clip-vit-large-patch14-336 in the paper).</summary>
+    public required string ClipFolder { get; init; }
+    /// <summary>Partners each image may choose (a pair chosen from both sides counts once).</summary>
+    public int Neighbors { get; init; } = 1;
+    /// <summary>Lowest cosine similarity of a pair: below it the two scenes have little in common.</summary>
+    public double MinSimilarity { get; init; } = 0.8;
+    /// <summary>Similarity from which two images count as the same photo (duplicates, crops) and are
+    /// not paired; above 1 lets exact duplicates pair too.</summary>
+    public double MaxSimilarity { get; init; } = 0.95;
+    /// <summary>Images embedded together.</summary>
+    public int BatchSize { get; init; } = 64;
+    public string Device { get; init; } = "auto";
+    /// <summary>Skip (and log) images that do not decode, instead of stopping at the first.</summary>
+    public bool SkipBad { get; init; }
+
+    internal void Validate()
+    {
+        if (Neighbors < 1) throw new ArgumentOutOfRangeException(null, $"{nameof(Neighbors)} must be 1 or more, not {Neighbors}");
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(null, $"{nameof(BatchSize)} must be 1 or more, not {BatchSize}");
+        if (!(MinSimilarity < MaxSimilarity))
+            throw new ArgumentOutOfRangeException(null, $"the similarity band [{MinSimilarity}, {MaxSimilarity}) is empty");
+        if (!Directory.Exists(ClipFolder)) throw new DirectoryNotFoundException($"{nameof(ClipFolder)} not found: {ClipFolder}");
+    }
+}
+
+public sealed partial class DiffCaptioningCatalog
+{
+    /// <summary>
+    /// The paper's real pairs by CLIP retrieval: embeds every captioned image with CLIP's image
+    /// tower and pairs each with its most similar others inside the similarity band. The result,
+    /// written with <see cref="DiffCapCandidates.Write"/>, is what a chat model turns into
+    /// difference captions (from the two image captions) to make DiffCap training pairs.
+    /// </summary>
+    public List<DiffCapCandidate> MineImagePairs(IReadOnlyList<ImageCaption> images, ImagePairMiningOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        using var ch = Host.Start("MineImagePairs");
+        var device = ResolveDevice(options.Device);
+        using var clip = ClipVisionModelWithProjection.FromFolder(options.ClipFolder, device.ToTorch(), device.DefaultDtype);
+        var processor = new ClipImageProcessor(clip.Config.ImageSize);
+        var report = new DataReport(options.SkipBad ? BadInputMode.Skip : BadInputMode.Error);
+
+        var kept = new List<ImageCaption>(images.Count);
+        var blocks = new List<torch.Tensor>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            for (int start = 0; start < images.Count; start += options.BatchSize)
+            {
+                var batch = Enumerable.Range(start, Math.Min(options.BatchSize, images.Count - start)).Select(i => images[i]).ToList();
+                var pixels = new float[batch.Count][];
+                var problems = new DataProblem?[batch.Count];
+                Parallel.For(0, batch.Count, i =>
+                {
+                    try { pixels[i] = processor.Process(ImageInput.FromPath(batch[i].Image).Decode()); }
+                    catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException or UnauthorizedAccessException)
+                    {
+                        problems[i] = new DataProblem($"id {batch[i].Id}", batch[i].Image, e.Message.Replace(batch[i].Image + ": ", ""));
+                    }
+                });
+                var good = new List<float[]>();
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    if (problems[i] is { } p) { report.Problem(p.Record, p.File, p.Message); continue; }
+                    good.Add(pixels[i]);
+                    kept.Add(batch[i]);
+                }
+                if (good.Count == 0) continue;
+                using (torch.no_grad())
+                using (var scope = torch.NewDisposeScope())
+                {
+                    var x = HostToDevice.Images(good, processor.Size, device.DefaultDtype, device.ToTorch());
+                    blocks.Add(clip.NormalizedImageEmbeds(x).to(torch.ScalarType.Float32).MoveToOuterDisposeScope());
+                }
+                int done = Math.Min(start + options.BatchSize, images.Count);
+                if (done == images.Count || done / options.BatchSize % 50 == 0)
+                    ch.Info(MessageSensitivity.None, $"embedded {done}/{images.Count} images ({done / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F1}/s)");
+            }
+            foreach (var p in report.Skipped) ch.Warning(MessageSensitivity.None, $"skipped {p}");
+            if (kept.Count < 2) throw new InvalidOperationException($"pair mining needs at least two readable images, {kept.Count} given");
+
+            using var embeddings = torch.cat(blocks, 0);
+            var pairs = SimilarPairs.Find(embeddings, options.Neighbors, options.MinSimilarity, options.MaxSimilarity);
+            ch.Info(MessageSensitivity.None, $"{pairs.Count} pair(s) with similarity in [{options.MinSimilarity}, {options.MaxSimilarity}) among {kept.Count} images");
+            return pairs.Select(p => new DiffCapCandidate(kept[p.First], kept[p.Second], p.Similarity)).ToList();
+        }
+        finally
+        {
+            foreach (var b in blocks) b.Dispose();
+        }
+    }
+}
