@@ -52,12 +52,8 @@ public sealed class ClipVisionModelWithProjection : nn.Module<Tensor, Tensor>
         const string projection = "visual_projection.weight";
         if (!checkpoint.Contains(projection))
             throw new InvalidDataException($"{folder}: the checkpoint has no {projection}; a CLIPModel or CLIPVisionModelWithProjection folder is needed (a CLIPVisionModel has no image projection)");
-        var previousType = torch.get_default_dtype();
-        ClipVisionModelWithProjection model;
-        torch.set_default_device(device);
-        torch.set_default_dtype(dtype);
-        try { model = new ClipVisionModelWithProjection(vision, (int)checkpoint.Entry(projection).Shape[0]); }
-        finally { torch.set_default_device(torch.CPU); torch.set_default_dtype(previousType); }
+        int projectionDim = (int)checkpoint.Entry(projection).Shape[0];
+        var model = Runtime.BuildOn.Device(device, dtype, () => new ClipVisionModelWithProjection(vision, projectionDim));
         checkpoint.LoadInto(model, strict: true);
         model.eval();
         return model;

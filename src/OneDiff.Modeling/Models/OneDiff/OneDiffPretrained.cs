@@ -41,12 +41,7 @@ public static class OneDiffPretrained
     {
         Runtime.TorchNativeLoader.EnsureLoaded();
         config = Resolve(config, folders);
-        OneDiffModel model;
-        var previousType = torch.get_default_dtype();
-        torch.set_default_device(device);
-        torch.set_default_dtype(dtype);
-        try { model = new OneDiffModel(config); }
-        finally { torch.set_default_device(torch.CPU); torch.set_default_dtype(previousType); }
+        var model = Runtime.BuildOn.Device(device, dtype, () => new OneDiffModel(config));
 
         if (folders?.Clip is { } clip)
         {
