@@ -106,6 +106,17 @@ public class TrainCheckTests
     }
 
     [Fact]
+    public void CheckTakesADiffCapFileAsItsRoot()
+    {
+        // Such as mined pairs once captioned: the .jsonl itself is the dataset.
+        string dir = Tree(10);
+        File.WriteAllText(Path.Combine(dir, "config.yaml"), "train:\n  - { format: diffcap, root: data/train.jsonl }\noptions:\n  Preset: Tiny\n  BatchSize: 4\n  Device: cpu\n");
+        var (code, output, err) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--check");
+        Assert.True(code == 0, err + output);
+        Assert.Contains("train[0] diffcap train: 8 records, 8 pairs, 24 references", output);
+    }
+
+    [Fact]
     public void CheckListsEveryProblemWithItsRecordAndFileAndExits1()
     {
         string dir = Tree(20);

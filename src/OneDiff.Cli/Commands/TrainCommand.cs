@@ -149,7 +149,8 @@ public static class TrainCommand
             {
                 var s = sets[i];
                 string root = c.Resolve(s.Root);
-                if (!Directory.Exists(root)) { problems.Add($"{role}[{i}] {s.Format}: dataset folder not found: {root}"); continue; }
+                // A folder, or for diffcap also the .jsonl file itself.
+                if (!Directory.Exists(root) && !File.Exists(root)) { problems.Add($"{role}[{i}] {s.Format}: dataset folder not found: {root}"); continue; }
                 try
                 {
                     var result = DatasetInspector.Inspect(s.Format, root, s.Split, decode);
