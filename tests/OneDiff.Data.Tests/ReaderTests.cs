@@ -119,6 +119,36 @@ public class ReaderTests
     }
 
     [Fact]
+    public void LlavaConversationsReadAsTurnsAndBadOnesAreNamed()
+    {
+        string root = TestPaths.NewTempDir("llava");
+        Json(Path.Combine(root, "mix.json"), """
+            [{"id": "1", "image": "coco/a.jpg", "conversations": [{"from": "human", "value": "<image>\nWhat colour is the bus?"}, {"from": "gpt", "value": "Red. "},
+                                                               {"from": "human", "value": "Is it moving?"}, {"from": "gpt", "value": "Yes."}]},
+             {"id": "2", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]},
+             {"id": "3", "image": "b.jpg", "conversations": [{"from": "gpt", "value": "stray"}, {"from": "human", "value": "What is it?\n<image>"}, {"from": "gpt", "value": "A cat."},
+                                                           {"from": "human", "value": "unanswered"}]},
+             {"id": "4", "image": "c.jpg", "conversations": [{"from": "human", "value": "<image>\nQ"}, {"from": "human", "value": "Q again"}]},
+             {"id": "5", "image": "d.jpg", "conversations": [{"from": "human", "value": "<image>\nQ"}, {"from": "gpt", "value": "  "}]}]
+            """);
+        var reader = new LlavaConversationReader();
+        var report = new DataReport(BadInputMode.Skip);
+        var conversations = reader.Read(Path.Combine(root, "mix.json"), root, report, checkImages: false);
+        Assert.Equal(["1", "3"], conversations.Select(c => c.Id));
+        Assert.Equal([new ConversationTurn("What colour is the bus?", "Red."), new ConversationTurn("Is it moving?", "Yes.")], conversations[0].Turns);
+        Assert.Equal(Path.Combine(root, "coco", "a.jpg"), conversations[0].Image);
+        // LLaVA drops a leading gpt message and a trailing unanswered question.
+        Assert.Equal([new ConversationTurn("What is it?", "A cat.")], conversations[1].Turns);
+        Assert.Equal(1, reader.TextOnly);
+        Assert.Equal(["id 4: message 1 is from 'human' and message 2 from 'human'", "id 5: turn 1 has an empty answer"],
+            report.Skipped.Select(p => $"{p.Record}: {p.Message}".Split(';')[0]));
+        // In error mode the first bad record stops the read, naming it; a missing image is named too.
+        Assert.Contains("id 4", Assert.Throws<DataException>(() => new LlavaConversationReader().Read(Path.Combine(root, "mix.json"), root, new DataReport(), checkImages: false)).Message);
+        var missing = Assert.Throws<DataException>(() => new LlavaConversationReader().Read(Path.Combine(root, "mix.json"), root, new DataReport()));
+        Assert.Contains("id 1: image file is missing", missing.Message);
+    }
+
+    [Fact]
     public void DiffCapWriterAndReaderRoundTrip()
     {
         string dir = TestPaths.NewTempDir("diffcap");

@@ -67,4 +67,19 @@ public class RealDataTests
         Assert.Equal(2, captions.Count);
         Assert.Equal("a grey watch with an army style strap", captions[1].Caption);
     }
+
+    [Fact]
+    public void LlavaQuotedMix665kRecordsReadAsConversations()
+    {
+        string file = TestPaths.RequireShared("data", "llava", "quoted_records.json");
+        var reader = new LlavaConversationReader();
+        var conversations = reader.Read(file, Path.GetDirectoryName(file)!, new DataReport(), checkImages: false, arrayProperty: "mix665k_records");
+        // Two with a COCO image, one text-only ShareGPT record.
+        Assert.Equal(["000000033471", "000000052846"], conversations.Select(c => c.Id));
+        Assert.Equal(1, reader.TextOnly);
+        Assert.Equal("What are the colors of the bus in the image?", conversations[0].Turns[0].Question);
+        Assert.Equal("The bus in the image is white and red.", conversations[0].Turns[0].Answer);
+        Assert.True(conversations[0].Turns.Count > 1);
+        Assert.All(conversations.SelectMany(c => c.Turns), t => Assert.DoesNotContain("<image>", t.Question));
+    }
 }

@@ -245,6 +245,40 @@ public class OneDiffModelTests
     }
 
     [Fact]
+    public void AConversationTrainsOnItsAnswersOnly()
+    {
+        var (model, prompts, a, b) = Tiny();
+        model.eval();
+        using var noGrad = torch.no_grad();
+        var p = prompts.EncodeConversation([("What is on the left?", "a red car"), ("And on the right?", "a man by the door")]);
+        // The stream: answer 1 and its end, the second question (not a target), answer 2 and its end.
+        var first = prompts.Encode("What is on the left?", "a red car");
+        var asked = prompts.Tokenizer.Encode("USER: And on the right? ASSISTANT:");
+        var second = prompts.Encode("", "a man by the door").Answer;
+        Assert.Equal(first.BeforeImage, p.BeforeImage);
+        Assert.Equal(first.AfterImage, p.AfterImage);
+        Assert.Equal([.. first.Answer, .. asked, .. second], p.Answer);
+        Assert.Equal([.. first.Answer.Select(_ => true), .. asked.Select(_ => false), .. second.Select(_ => true)], p.AnswerTargets!);
+
+        // Reference: the whole sequence causally, cross entropy over the target positions only.
+        using var visual = model.EncodePair(a.narrow(0, 0, 1), b.narrow(0, 0, 1));
+        long[] Ids(IEnumerable<int> x) => x.Select(i => (long)i).ToArray();
+        var embeds = torch.cat([model.language_model.Embed(torch.tensor(Ids(p.BeforeImage))), visual[0],
+            model.language_model.Embed(torch.tensor(Ids(p.AfterImage.Concat(p.Answer))))], 0).unsqueeze(0);
+        var logits = model.language_model.forward(embeds)[0];
+        long answerStart = embeds.shape[1] - p.Answer.Length;
+        var rows = Enumerable.Range(0, p.Answer.Length).Where(k => p.AnswerTargets![k]).Select(k => answerStart - 1 + k).ToArray();
+        var expected = nn.functional.cross_entropy(logits.index_select(0, torch.tensor(rows)),
+            torch.tensor(Ids(p.Answer.Where((_, k) => p.AnswerTargets![k])))).item<float>();
+        Assert.Equal(expected, model.Loss(visual, [p]).item<float>(), 5);
+
+        // The template without turns refuses a second one; packing refuses conversations.
+        var plain = new PromptEncoder(prompts.Tokenizer, ConversationTemplate.Plain);
+        Assert.Throws<ArgumentException>(() => plain.EncodeConversation([("q", "a"), ("q2", "a2")]));
+        Assert.Throws<ArgumentException>(() => TrainingPrompt.Pack([p, p]));
+    }
+
+    [Fact]
     public void PackedAnswersGiveTheLossOfTrainingThemOneByOne()
     {
         var (model, prompts, a, b) = Tiny();

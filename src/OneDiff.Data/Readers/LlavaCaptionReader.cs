@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace OneDiff.Data.Readers;
 
 /// <summary>A single image and its caption (LLaVA's pretraining data), the material of Coupled Sample Training.</summary>
@@ -16,20 +14,13 @@ public sealed class LlavaCaptionReader
 
     public List<ImageCaption> Read(string jsonFile, string imageRoot, DataReport report, bool checkImages = true, string? arrayProperty = null)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(jsonFile));
-        var list = arrayProperty is null ? doc.RootElement : doc.RootElement.GetProperty(arrayProperty);
         var result = new List<ImageCaption>();
-        int index = 0;
-        foreach (var e in list.EnumerateArray())
+        foreach (var (id, image, messages) in LlavaJson.Records(jsonFile, arrayProperty))
         {
-            string id = e.TryGetProperty("id", out var i) ? (i.ValueKind == JsonValueKind.String ? i.GetString()! : i.GetRawText()) : $"{index}";
-            index++;
-            if (!e.TryGetProperty("image", out var img)) { TextOnly++; continue; }
-            string? caption = e.TryGetProperty("conversations", out var conv)
-                ? conv.EnumerateArray().Where(c => c.TryGetProperty("from", out var f) && f.GetString() == "gpt").Select(c => c.GetProperty("value").GetString()).FirstOrDefault()
-                : null;
+            if (image is null) { TextOnly++; continue; }
+            string? caption = messages.Where(m => m.From == "gpt").Select(m => m.Value).FirstOrDefault();
             if (string.IsNullOrWhiteSpace(caption)) { report.Problem($"id {id}", jsonFile, "has no gpt answer to use as caption"); continue; }
-            var path = Formats.DatasetPaths.Resolve(imageRoot, img.GetString()!, $"id {id}", report);
+            var path = Formats.DatasetPaths.Resolve(imageRoot, image, $"id {id}", report);
             if (path is null) continue;
             if (checkImages && !File.Exists(path)) { report.Problem($"id {id}", path, "image file is missing"); continue; }
             result.Add(new ImageCaption(id, path, caption.Trim()));

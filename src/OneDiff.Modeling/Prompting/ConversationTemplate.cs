@@ -17,12 +17,16 @@ public sealed record ConversationTemplate(
     /// <summary>LLaVA's <c>vicuna_v1</c> (stage II, Vicuna).</summary>
     public static ConversationTemplate VicunaV1 => new("vicuna_v1",
         "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions.",
-        " USER: ", "\n", true, " ASSISTANT:", " ", "</s>");
+        " USER: ", "\n", true, " ASSISTANT:", " ", "</s>") { NextUserPrefix = "USER: " };
 
     /// <summary>ChatML (stage II, Qwen2).</summary>
     public static ConversationTemplate ChatML => new("chatml",
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n", "<|im_start|>user\n", "\n", true,
-        "<|im_end|>\n<|im_start|>assistant\n", "", "<|im_end|>");
+        "<|im_end|>\n<|im_start|>assistant\n", "", "<|im_end|>") { NextUserPrefix = "\n<|im_start|>user\n" };
+
+    /// <summary>What opens a later user turn, after the previous answer's end marker (LLaVA's
+    /// "...&lt;/s&gt;USER: ..." for Vicuna); null where the template has a single turn (plain).</summary>
+    public string? NextUserPrefix { get; init; }
 
     public static ConversationTemplate ByName(string name) => name switch
     {

@@ -8,7 +8,26 @@ namespace OneDiff.Modeling.Prompting;
 /// </summary>
 public sealed record TrainingPrompt(int[] BeforeImage, int[] AfterImage, IReadOnlyList<int[]> Answers)
 {
-    public TrainingPrompt(EncodedPrompt prompt) : this(prompt.BeforeImage, prompt.AfterImage, [prompt.Answer]) { }
+    public TrainingPrompt(EncodedPrompt prompt) : this(prompt.BeforeImage, prompt.AfterImage, [prompt.Answer])
+    {
+        if (prompt.AnswerTargets is { } targets) Targets = [targets];
+    }
+
+    /// <summary>Per answer, which of its tokens the loss covers; null: all of them. A conversation is
+    /// one answer whose later user turns are read but not trained on.</summary>
+    public IReadOnlyList<bool[]>? Targets
+    {
+        get;
+        init
+        {
+            if (value is not null && (value.Count != Answers.Count || value.Where((t, i) => t.Length != Answers[i].Length).Any()))
+                throw new ArgumentException("Targets needs one flag per answer token", nameof(Targets));
+            field = value;
+        }
+    }
+
+    /// <summary>Whether token <paramref name="k"/> of answer <paramref name="answer"/> is trained on.</summary>
+    public bool IsTarget(int answer, int k) => Targets is null || Targets[answer][k];
 
     /// <summary>Tokens of the prompt around the image, without the visual tokens.</summary>
     public int TextPrefixLength => BeforeImage.Length + AfterImage.Length;
@@ -21,8 +40,11 @@ public sealed record TrainingPrompt(int[] BeforeImage, int[] AfterImage, IReadOn
         if (prompts.Count == 0) throw new ArgumentException("nothing to pack", nameof(prompts));
         var first = prompts[0];
         foreach (var p in prompts)
+        {
             if (!p.BeforeImage.AsSpan().SequenceEqual(first.BeforeImage) || !p.AfterImage.AsSpan().SequenceEqual(first.AfterImage))
                 throw new ArgumentException("packed answers must share one prompt", nameof(prompts));
+            if (p.AnswerTargets is not null) throw new ArgumentException("conversations are not packed", nameof(prompts));
+        }
         return new TrainingPrompt(first.BeforeImage, first.AfterImage, prompts.Select(p => p.Answer).ToList());
     }
 }

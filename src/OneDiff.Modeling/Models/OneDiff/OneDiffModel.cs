@@ -203,7 +203,8 @@ public sealed class OneDiffModel : nn.Module
 
     /// <summary>LLM inputs of a training batch, padded on the right: each row is
     /// [before][visual][after][answer 1]...[answer k]; answers continue the prefix's positions and
-    /// attend to the prefix and to themselves only.</summary>
+    /// attend to the prefix and to themselves only; only the answer tokens marked as targets are
+    /// predicted (a conversation's later questions are read, not trained on).</summary>
     /// <returns>Embeds (B, T, hidden); Mask (B, 1, T, T) additive and Positions (B, T), both null
     /// where no row packs several answers (then plain causal attention over 0..T-1 is the same for
     /// every token that counts: padding sits at the end, after all of them);
@@ -235,6 +236,7 @@ public sealed class OneDiffModel : nn.Module
                 {
                     segments[i * t + at + k] = a + 1;
                     positions[i * t + at + k] = prefix + k;
+                    if (!p.IsTarget(a, k)) continue;
                     // The prefix's last state predicts every answer's first token.
                     predicting.Add(i * t + (k == 0 ? prefix - 1 : at + k - 1));
                     targets.Add(answer[k]);
