@@ -54,7 +54,8 @@ public static class PairPrefetcher
     /// <summary>Prepares a record whose images come as paths, bytes or pixels (an IDataView row).</summary>
     public static PreparedPair? PrepareOne(DiffCapRecord r, ImageInput image1, ImageInput image2, ClipImageProcessor processor, DataReport report)
     {
-        float[]? a = Load(r, image1, processor, report), b = a is null ? null : Load(r, image2, processor, report);
+        // The same input on both sides (a single image shown as a pair) is decoded once.
+        float[]? a = Load(r, image1, processor, report), b = a is null ? null : ReferenceEquals(image1, image2) ? a : Load(r, image2, processor, report);
         return a is null || b is null ? null : new PreparedPair(r, a, b);
     }
 

@@ -41,10 +41,26 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         /// concatenation, the others: the [A][B] sequence).</summary>
         public PairFusion? Fusion { get; set; }
 
+        /// <summary>The conversation template of stage II and of captioning (plain, vicuna_v1, chatml);
+        /// null: the preset's (Vicuna7B vicuna_v1, Qwen2_7B chatml, Tiny plain, which reads no prompt).</summary>
+        public string? StageTwoTemplate { get; set; }
+
         /// <summary>Single-image captions for stage I: a table with an image column (path) and a caption column.</summary>
         public IDataView? CaptionData { get; set; }
         public string CaptionImageColumnName { get; set; } = "Image";
         public string CaptionColumnName { get; set; } = "Caption";
+        /// <summary>Conversations about single images mixed into stage II, as the paper mixes
+        /// LLaVA-665K: a table with an image column (path) and question and answer columns (vectors
+        /// of text, one element per turn). The model always reads a pair, so the image is shown as
+        /// both images (our default); the loss covers the answers only.</summary>
+        public IDataView? ConversationData { get; set; }
+        public string ConversationImageColumnName { get; set; } = "Image";
+        public string ConversationQuestionsColumnName { get; set; } = "Questions";
+        public string ConversationAnswersColumnName { get; set; } = "Answers";
+        /// <summary>Longest conversation in tokens after its first question (answers and later
+        /// questions); longer ones are cut. With the 7B presets' 1,184 visual tokens and the prompt,
+        /// 768 keeps a sequence inside Vicuna's 2,048-token context.</summary>
+        public int MaxConversationTokens { get; set; } = 768;
         /// <summary>Run stage I; null: when <see cref="CaptionData"/> is given.</summary>
         public bool? RunStageOne { get; set; }
         public int StageOneEpochs { get; set; } = 1;
@@ -104,7 +120,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         public CancellationToken Cancellation { get; set; }
 
         /// <summary>Throws an <see cref="ArgumentException"/> naming the first option out of its range.</summary>
-        public void Validate()
+        /// <param name="withConversations">whether conversation data will be given (a config names it
+        /// before it is loaded); null: whether <see cref="ConversationData"/> is set.</param>
+        public void Validate(bool? withConversations = null)
         {
             static void Positive(string name, long? value)
             {
@@ -119,6 +137,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             Positive(nameof(StageOneEpochs), StageOneEpochs); Positive(nameof(StageOneSteps), StageOneSteps);
             Positive(nameof(StageTwoEpochs), StageTwoEpochs); Positive(nameof(StageTwoSteps), StageTwoSteps);
             Positive(nameof(MaxAnswerTokens), MaxAnswerTokens); Positive(nameof(MaxNewTokens), MaxNewTokens); Positive(nameof(NumBeams), NumBeams);
+            Positive(nameof(MaxConversationTokens), MaxConversationTokens);
             Rate(nameof(StageOneProjectorLearningRate), StageOneProjectorLearningRate); Rate(nameof(StageOneDeltaLearningRate), StageOneDeltaLearningRate);
             Rate(nameof(StageTwoLearningRate), StageTwoLearningRate); Rate(nameof(StageTwoLanguageModelLearningRate), StageTwoLanguageModelLearningRate);
             if (!(WarmupFraction is >= 0 and < 1)) throw new ArgumentException($"{nameof(WarmupFraction)} must be in [0, 1), not {WarmupFraction}", nameof(WarmupFraction));
@@ -126,7 +145,10 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             if (!(MaxGradNorm >= 0)) throw new ArgumentException($"{nameof(MaxGradNorm)} must not be negative (0: no clipping), not {MaxGradNorm}", nameof(MaxGradNorm));
             if (ValidateEvery < 0 || CheckpointEvery < 0) throw new ArgumentException($"{nameof(ValidateEvery)} and {nameof(CheckpointEvery)} must not be negative (0: never)");
             if (ExternalBaseWeights && ClipFolder is null) throw new ArgumentException($"{nameof(ExternalBaseWeights)} needs {nameof(ClipFolder)}", nameof(ExternalBaseWeights));
-            _ = OneDiffConfig.Preset(Preset);
+            var template = ConversationTemplate.ByName(StageTwoTemplate ?? OneDiffConfig.Preset(Preset).StageTwoTemplate);
+            if ((withConversations ?? ConversationData is not null) && (!template.IncludePrompt || template.NextUserPrefix is null))
+                throw new ArgumentException($"{nameof(ConversationData)} needs a stage II template that reads questions and takes turns (vicuna_v1 or chatml); " +
+                    $"'{template.Name}' does not (set {nameof(StageTwoTemplate)})", nameof(StageTwoTemplate));
         }
     }
 
@@ -164,6 +186,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         var folders = new PretrainedFolders(o.ClipFolder, o.BertFolder, o.LlmFolder);
         var config = OneDiffConfig.Preset(o.Preset);
         if (o.Fusion is { } fusion) config = config with { Fusion = fusion };
+        if (o.StageTwoTemplate is { } template) config = config with { StageTwoTemplate = template };
         var model = OneDiffPretrained.Build(config, folders, device.ToTorch(), device.DefaultDtype);
         var tokenizer = OneDiffPretrained.Tokenizer(model.Config, folders);
         byte[]? tokenizerSource = o.LlmFolder is { } llm ? TokenizerArchive.Pack(llm) : null;
@@ -197,12 +220,19 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         }
 
         var rows = ImagePairTable.Read(input, Columns, requireReferences: true);
-        var train = Prepare(rows, new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageTwoTemplate)), processor, o.PackReferences);
+        var stageTwoPrompts = new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageTwoTemplate));
+        var train = Prepare(rows, stageTwoPrompts, processor, o.PackReferences);
         if (train.Count == 0) throw new InvalidOperationException("the training data has no rows");
         int answers = train.Sum(e => e.Prompt.Answers.Count);
         ch.Info(MessageSensitivity.None, o.PackReferences
             ? $"stage II: {train.Count} pairs with {answers} reference captions (each pair's captions share one sequence)"
             : $"stage II: {answers} examples (one per reference caption)");
+        if (o.ConversationData is not null)
+        {
+            var conversations = PrepareConversations(ReadConversations(o.ConversationData), stageTwoPrompts, processor);
+            ch.Info(MessageSensitivity.None, $"stage II: and {conversations.Count} conversations about single images (each image shown as both images of the pair)");
+            train.AddRange(conversations);
+        }
         var transformer = new DiffCaptionTransformer(model, tokenizer, tokenizerSource, settings, device)
         {
             ExternalVisionFolder = o.ExternalBaseWeights ? o.ClipFolder ?? throw new InvalidOperationException("ExternalBaseWeights needs ClipFolder") : null,
@@ -274,6 +304,67 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             else examples.AddRange(encoded.Select(e => new TrainingExample(images, e)));
         }
         return examples;
+    }
+
+    /// <summary>Training examples of conversations about single images: one sequence each, the
+    /// image on both sides, loaded when its batch comes.</summary>
+    List<TrainingExample> PrepareConversations(List<ImageConversation> conversations, PromptEncoder prompts, ClipImageProcessor processor)
+    {
+        var records = conversations.Select(c => (Record: new DiffCapRecord(c.Id, c.Image, c.Image, "", [], "conversation"), Image: ImageInput.FromPath(c.Image))).ToList();
+        if (_options.ValidateImages && ImageCheck.Problems(records.Select(r => (r.Record.Id, r.Image))) is [var first, ..])
+            throw new DataException(first);
+        var errors = new DataReport(BadInputMode.Error);
+        return conversations.Select((c, i) =>
+        {
+            var (record, image) = records[i];
+            var images = new TrainingImages(() =>
+            {
+                var p = PairPrefetcher.PrepareOne(record, image, image, processor, errors)!;
+                return (p.Image1, p.Image2);
+            });
+            var e = prompts.EncodeConversation(c.Turns.Select(t => (t.Question, t.Answer)).ToList());
+            int max = _options.MaxConversationTokens;
+            if (e.Answer.Length > max) e = e with { Answer = e.Answer[..max], AnswerTargets = e.AnswerTargets![..max] };
+            return new TrainingExample(images, e);
+        }).ToList();
+    }
+
+    /// <summary>The conversations of <see cref="Options.ConversationData"/>, checked row by row.</summary>
+    List<ImageConversation> ReadConversations(IDataView data)
+    {
+        var schema = data.Schema;
+        DataViewSchema.Column Column(string name, string what, bool vector)
+        {
+            var c = schema.GetColumnOrNull(name) ?? throw new ArgumentException($"ConversationData has no column '{name}' ({what})");
+            var type = c.Type is VectorDataViewType v ? v.ItemType : c.Type;
+            if (type is not TextDataViewType || (c.Type is VectorDataViewType) != vector)
+                throw new ArgumentException($"ConversationData column '{name}' must be {(vector ? "a vector of text" : "text")}, not {c.Type}");
+            return c;
+        }
+        var image = Column(_options.ConversationImageColumnName, "image path", vector: false);
+        var questions = Column(_options.ConversationQuestionsColumnName, "questions, one per turn", vector: true);
+        var answers = Column(_options.ConversationAnswersColumnName, "answers, one per turn", vector: true);
+        var list = new List<ImageConversation>();
+        using var cursor = data.GetRowCursor([image, questions, answers]);
+        var gi = cursor.GetGetter<ReadOnlyMemory<char>>(image);
+        var gq = cursor.GetGetter<VBuffer<ReadOnlyMemory<char>>>(questions);
+        var ga = cursor.GetGetter<VBuffer<ReadOnlyMemory<char>>>(answers);
+        ReadOnlyMemory<char> vi = default;
+        VBuffer<ReadOnlyMemory<char>> vq = default, va = default;
+        long row = 0;
+        while (cursor.MoveNext())
+        {
+            gi(ref vi); gq(ref vq); ga(ref va);
+            var q = vq.DenseValues().Select(x => x.ToString()).ToList();
+            var a = va.DenseValues().Select(x => x.ToString()).ToList();
+            if (a.Count == 0 || q.Count != a.Count)
+                throw new InvalidOperationException($"ConversationData row {row}: {q.Count} question(s) and {a.Count} answer(s); a conversation needs one answer per question, at least one");
+            if (a.FindIndex(x => x.Trim().Length == 0) is var empty and >= 0)
+                throw new InvalidOperationException($"ConversationData row {row}: answer {empty + 1} is empty");
+            list.Add(new ImageConversation($"conversation row {row}", vi.ToString(), q.Zip(a, (x, y) => new ConversationTurn(x, y)).ToList()));
+            row++;
+        }
+        return list;
     }
 
     List<ImageCaption> ReadCaptions(IDataView data)

@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Runtime;
 using OneDiff.Data;
 using OneDiff.Data.Readers;
 using OneDiff.Modeling.Runtime;
@@ -20,7 +21,7 @@ public sealed partial class DiffCaptioningCatalog
         if (report.Skipped.Count > 0)
         {
             using var ch = Host.Start("LoadDataset");
-            ch.Warning(Microsoft.ML.Runtime.MessageSensitivity.None, $"{format} {split}: skipped {report.Skipped.Count} record(s); first: {report.Skipped[0]}");
+            ch.Warning(MessageSensitivity.None, $"{format} {split}: skipped {report.Skipped.Count} record(s); first: {report.Skipped[0]}");
         }
         return LoadImagePairs(records);
     }
@@ -34,12 +35,43 @@ public sealed partial class DiffCaptioningCatalog
         public string Caption { get; set; } = "";
     }
 
+    sealed class ConversationRow
+    {
+        public string Image { get; set; } = "";
+        public string[] Questions { get; set; } = [];
+        public string[] Answers { get; set; } = [];
+    }
+
     /// <summary>Single-image captions (LLaVA's JSON format) as a table (Image, Caption) for stage I.</summary>
     public IDataView LoadImageCaptions(string llavaJson, string imageRoot, bool skipBad = false)
     {
         var report = new DataReport(skipBad ? BadInputMode.Skip : BadInputMode.Error);
-        var captions = new LlavaCaptionReader().Read(llavaJson, imageRoot, report);
+        var reader = new LlavaCaptionReader();
+        var captions = reader.Read(llavaJson, imageRoot, report);
+        LogRead("LoadImageCaptions", llavaJson, report, reader.TextOnly);
         return Context.Data.LoadFromEnumerable(captions.Select(c => new CaptionRow { Image = c.Image, Caption = c.Caption }).ToList());
+    }
+
+    /// <summary>Conversations about single images (LLaVA's instruction JSON, such as LLaVA-665K) as a
+    /// table (Image, Questions, Answers: one element per turn) for <see cref="DiffCaptionTrainer.Options.ConversationData"/>.
+    /// Text-only records are left out and counted in the log.</summary>
+    public IDataView LoadImageConversations(string llavaJson, string imageRoot, bool skipBad = false)
+    {
+        var report = new DataReport(skipBad ? BadInputMode.Skip : BadInputMode.Error);
+        var reader = new LlavaConversationReader();
+        var conversations = reader.Read(llavaJson, imageRoot, report);
+        LogRead("LoadImageConversations", llavaJson, report, reader.TextOnly);
+        return Context.Data.LoadFromEnumerable(conversations.Select(c => new ConversationRow
+        {
+            Image = c.Image, Questions = c.Turns.Select(t => t.Question).ToArray(), Answers = c.Turns.Select(t => t.Answer).ToArray(),
+        }).ToList());
+    }
+
+    void LogRead(string what, string file, DataReport report, int textOnly)
+    {
+        using var ch = Host.Start(what);
+        if (textOnly > 0) ch.Info(MessageSensitivity.None, $"{file}: left out {textOnly} text-only record(s) (the model reads images)");
+        foreach (var p in report.Skipped) ch.Warning(MessageSensitivity.None, $"{file}: skipped {p}");
     }
 }
 

@@ -106,6 +106,39 @@ public class TrainCheckTests
     }
 
     [Fact]
+    public void ConversationsAreCheckedPlannedAndTrainedInStageTwo()
+    {
+        string dir = Tree(20);
+        File.WriteAllText(Path.Combine(dir, "data", "mix.json"), """
+            [{"id": "c1", "image": "images/000000_a.png", "conversations": [{"from": "human", "value": "<image>\nWhat is there?"}, {"from": "gpt", "value": "shapes"}, {"from": "human", "value": "How many?"}, {"from": "gpt", "value": "two"}]},
+             {"id": "c2", "image": "images/000001_a.png", "conversations": [{"from": "human", "value": "<image>\nDescribe it."}, {"from": "gpt", "value": "a circle"}]},
+             {"id": "t", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}]
+            """);
+        string withConversations = Config.Replace("captions:", "conversations:\n  llava: data/mix.json\n  images: data\ncaptions:")
+            .Replace("  Device: cpu", "  Device: cpu\n  StageTwoTemplate: vicuna_v1");
+        File.WriteAllText(Path.Combine(dir, "config.yaml"), withConversations);
+        var (code, output, err) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--check");
+        Assert.True(code == 0, err + output);
+        Assert.Contains("conversations: 2 about single images, 3 turns; 1 text-only record(s) left out", output);
+        // 48 caption examples and 2 conversations in full batches of 4: 12 batches, 6 steps an epoch.
+        Assert.Contains("stage II (instruction tuning): 48 examples (one per reference caption) and 2 conversations; batch 4 x 2 accumulated = 8; 18 optimizer steps (3 epoch(s) of 6)", output);
+
+        // Training runs with them (a few steps).
+        File.WriteAllText(Path.Combine(dir, "config.yaml"), withConversations.Replace("StageTwoEpochs: 3", "StageTwoSteps: 2").Replace("StageOneBatchSize: 2", "StageOneBatchSize: 2\n  StageOneSteps: 1"));
+        var (code2, output2, err2) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"));
+        Assert.True(code2 == 0, err2 + output2);
+        Assert.Contains("and 2 conversations about single images", output2);
+        Assert.Contains("left out 1 text-only record(s)", output2);
+        Assert.True(File.Exists(Path.Combine(dir, "out", "model.zip")));
+
+        // The Tiny preset's own template reads no question: a config error before anything runs.
+        File.WriteAllText(Path.Combine(dir, "config.yaml"), withConversations.Replace("  StageTwoTemplate: vicuna_v1\n", ""));
+        var (code3, _, err3) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--check");
+        Assert.Equal(1, code3);
+        Assert.Contains("ConversationData needs a stage II template that reads questions", err3);
+    }
+
+    [Fact]
     public void CheckTakesADiffCapFileAsItsRoot()
     {
         // Such as mined pairs once captioned: the .jsonl itself is the dataset.

@@ -40,6 +40,7 @@ public class TrainConfigTests
         Assert.All(two.LearningRates.Values, lr => Assert.Equal(2e-5, lr));
         Assert.Equal(0.03, two.WarmupFraction);
         Assert.NotNull(c.Captions);
+        Assert.EndsWith("llava_v1_5_mix665k.json", c.Conversations!["llava"]);
         Assert.Equal(["spot-the-diff", "clevr-change", "birds-to-words", "image-editing-request", "nlvr2"], c.Train.Select(t => t.Format));
         Assert.All(c.Train, t => Assert.Equal("train", t.Split));
         Assert.All([o.ClipFolder, o.BertFolder, o.LlmFolder], f => Assert.True(Path.IsPathRooted(f), $"{f} is resolved against the config"));

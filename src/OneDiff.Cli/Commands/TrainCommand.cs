@@ -73,6 +73,8 @@ public static class TrainCommand
         }
         if (c.Captions is { } caps)
             trainerOptions.CaptionData = catalog.LoadImageCaptions(c.Resolve(caps["llava"]), c.Resolve(caps.GetValueOrDefault("images") ?? "."), c.SkipBad);
+        if (c.Conversations is { } convs)
+            trainerOptions.ConversationData = catalog.LoadImageConversations(c.Resolve(convs["llava"]), c.Resolve(convs.GetValueOrDefault("images") ?? "."), c.SkipBad);
         if (c.Validation.Count > 0) trainerOptions.ValidationData = Load(c.Validation);
 
         var train = Load(c.Train);
@@ -164,10 +166,28 @@ public static class TrainCommand
                     problems.Add($"{role}[{i}] {s.Format} {root}: {e.Message}");
                 }
             }
+        // Conversations about single images mixed into stage II.
+        int conversations = 0;
+        if (c.Conversations is { } convs)
+        {
+            var report = new DataReport(BadInputMode.Skip);
+            string file = c.Resolve(convs["llava"]);
+            var reader = new LlavaConversationReader();
+            var read = File.Exists(file) ? reader.Read(file, c.Resolve(convs.GetValueOrDefault("images") ?? "."), report) : null;
+            if (read is null) problems.Add($"conversations.llava: file not found: {file}");
+            else
+            {
+                problems.AddRange(report.Skipped.Select(p => $"conversations: {p}"));
+                if (decode) problems.AddRange(ImageCheck.Problems(read.Select(r => ($"id {r.Id}", ImageInput.FromPath(r.Image)))).Select(p => $"conversations: {p}"));
+                conversations = read.Count;
+                Console.WriteLine($"conversations: {N(read.Count)} about single images, {N(read.Sum(r => r.Turns.Count))} turns; {N(reader.TextOnly)} text-only record(s) left out" +
+                    (report.Skipped.Count > 0 ? $"; {N(report.Skipped.Count)} problem(s), listed below" : ""));
+            }
+        }
         if (c.Train.Count == 0) problems.Add("\"train\" lists no dataset");
         else if (examples == 0) problems.Add("stage II has no training examples: every train dataset is empty or unreadable");
-        else Console.WriteLine($"stage II (instruction tuning): {N(examples)} {(o.PackReferences ? "pairs (references packed)" : "examples (one per reference caption)")}; " +
-            Plan(trainer.StageTwoSettings(), examples));
+        else Console.WriteLine($"stage II (instruction tuning): {N(examples)} {(o.PackReferences ? "pairs (references packed)" : "examples (one per reference caption)")}" +
+            (conversations > 0 ? $" and {N(conversations)} conversations" : "") + "; " + Plan(trainer.StageTwoSettings(), examples + conversations));
 
         Console.WriteLine($"output: {c.Resolve(c.Output)}");
         if (c.SkipBad && problems.Count > 0) Console.WriteLine("skipBad is set: training would skip the records below and go on");

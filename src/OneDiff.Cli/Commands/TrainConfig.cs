@@ -21,6 +21,8 @@ public sealed record TrainConfig
     public List<DatasetRef> Validation { get; init; } = [];
     /// <summary>Single-image captions for stage I: {"llava": file, "images": folder}.</summary>
     public Dictionary<string, string>? Captions { get; init; }
+    /// <summary>Conversations about single images mixed into stage II (LLaVA-665K): {"llava": file, "images": folder}.</summary>
+    public Dictionary<string, string>? Conversations { get; init; }
     /// <summary>Any DiffCaptionTrainer option by name (Preset, StageTwoEpochs, BatchSize, ...).</summary>
     public JsonObject Options { get; init; } = [];
     public string Output { get; init; } = "onediff-model.zip";
@@ -32,7 +34,7 @@ public sealed record TrainConfig
 
     public string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(BaseDirectory, path));
 
-    static readonly string[] Keys = ["train", "validation", "captions", "options", "output", "skipBad"];
+    static readonly string[] Keys = ["train", "validation", "captions", "conversations", "options", "output", "skipBad"];
     static readonly string[] CaptionKeys = ["llava", "images"];
     static readonly string[] DatasetKeys = ["format", "root", "split"];
     static readonly string[] FolderOptions =
@@ -63,7 +65,8 @@ public sealed record TrainConfig
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e); }
 
         Known(path, "", root.Select(p => p.Key), Keys);
-        if (root["captions"] is JsonObject captions) Known(path, "captions.", captions.Select(p => p.Key), CaptionKeys);
+        foreach (var key in new[] { "captions", "conversations" })
+            if (root[key] is JsonObject table) Known(path, $"{key}.", table.Select(p => p.Key), CaptionKeys);
         // A misspelt "split" would otherwise train on the default split.
         foreach (var list in new[] { "train", "validation" })
             if (root[list] is JsonArray entries)
@@ -79,6 +82,7 @@ public sealed record TrainConfig
                 if (string.IsNullOrWhiteSpace(list[i]?.Format) || string.IsNullOrWhiteSpace(list[i]?.Root))
                     throw new InvalidDataException($"{path}: {name}[{i}] needs a 'format' ({string.Join(", ", OneDiff.Data.Readers.DatasetReader.Formats.Keys)}) and a 'root' folder");
         if (config.Captions is { } c && !c.ContainsKey("llava")) throw new InvalidDataException($"{path}: captions needs 'llava' (the LLaVA-format caption file)");
+        if (config.Conversations is { } v && !v.ContainsKey("llava")) throw new InvalidDataException($"{path}: conversations needs 'llava' (the LLaVA-format instruction file)");
         return config with { FilePath = path, BaseDirectory = Path.GetDirectoryName(Path.GetFullPath(path))! };
     }
 
@@ -123,7 +127,7 @@ public sealed record TrainConfig
             var prop = typeof(DiffCaptionTrainer.Options).GetProperty(folder)!;
             if (prop.GetValue(options) is string p) prop.SetValue(options, Resolve(p));
         }
-        try { options.Validate(); }
+        try { options.Validate(withConversations: Conversations is not null); }
         catch (ArgumentException e) { throw new InvalidDataException($"{FilePath}: options: {e.Message}", e); }
         return options;
     }
