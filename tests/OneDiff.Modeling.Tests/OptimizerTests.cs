@@ -130,9 +130,7 @@ public class OptimizerStressTests
         Runtime.TorchNativeLoader.EnsureLoaded();
         var p = new Parameter(torch.zeros(4));
         using var optimizer = new AdamW([new AdamW.Group("g", 1e-3, [("p", p)])]) { WeightDecay = 0.01 };
-        using var stop = new CancellationTokenSource();
-        var collector = Task.Run(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
-        try
+        BackgroundCollector.During(() =>
         {
             for (int i = 0; i < 3000; i++)
             {
@@ -141,8 +139,7 @@ public class OptimizerStressTests
                 using var norm = GradientClipping.ClipByTotalNorm([p], 1.0);
                 optimizer.ZeroGrad();
             }
-        }
-        finally { stop.Cancel(); collector.Wait(); }
+        });
         Assert.Equal(3000, optimizer.Step);
         Assert.All(p.detach().data<float>().ToArray(), x => Assert.True(x < 0, $"{x}"));
     }

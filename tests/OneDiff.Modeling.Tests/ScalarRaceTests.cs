@@ -32,23 +32,24 @@ public class ScalarRaceTests
         var a = torch.rand(2, 3, 64, 64);
         var b = torch.rand(2, 3, 64, 64);
         model.SetStage(TrainingStage.InstructionTuning);
-        using var stop = new CancellationTokenSource();
-        var collector = Task.Run(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
         int passes = 0;
         try
         {
-            for (; passes < 150; passes++)
+            BackgroundCollector.During(() =>
             {
-                using var scope = torch.NewDisposeScope();
-                // Every third pass with libtorch's rms_norm (CUDA's form) through TorchScript.
-                Modules.KernelChoices.FusedRmsNorm = passes % 3 == 0 ? true : null;
-                model.train();
-                model.Loss(a, b, batch).backward();
-                model.eval();
-                model.Generate(a, b, decode, passes % 10 == 0 ? beams : greedy);
-            }
+                for (; passes < 150; passes++)
+                {
+                    using var scope = torch.NewDisposeScope();
+                    // Every third pass with libtorch's rms_norm (CUDA's form) through TorchScript.
+                    Modules.KernelChoices.FusedRmsNorm = passes % 3 == 0 ? true : null;
+                    model.train();
+                    model.Loss(a, b, batch).backward();
+                    model.eval();
+                    model.Generate(a, b, decode, passes % 10 == 0 ? beams : greedy);
+                }
+            });
         }
-        finally { stop.Cancel(); collector.Wait(); Modules.KernelChoices.FusedRmsNorm = null; }
+        finally { Modules.KernelChoices.FusedRmsNorm = null; }
         Assert.Equal(150, passes);
     }
 
@@ -67,10 +68,7 @@ public class ScalarRaceTests
             Stage = TrainingStage.InstructionTuning, MaxSteps = 120, BatchSize = 4, Seed = 3, MaxGradNorm = 1.0,
             LearningRates = new Dictionary<string, double> { ["projectors"] = 1e-3, ["delta_module"] = 1e-3, ["language_model"] = 1e-3 },
         };
-        using var stop = new CancellationTokenSource();
-        var collector = Task.Run(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
-        try { new TrainingLoop(model, torch.CPU).Run(data, settings); }
-        finally { stop.Cancel(); collector.Wait(); }
+        BackgroundCollector.During(() => new TrainingLoop(model, torch.CPU).Run(data, settings, cancel: TestContext.Current.CancellationToken));
         Assert.All(model.parameters(), p => Assert.False(p.detach().isnan().any().item<bool>()));
     }
 }

@@ -40,11 +40,11 @@ public class TrainingLoopTests
         var vision = Snapshot(model.vision_tower);
         var llm = Snapshot(model.language_model);
         var delta = Snapshot(model.delta_module);
-        new TrainingLoop(model, torch.CPU).Run(data, Settings(TrainingStage.CoupledSampleTraining));
+        new TrainingLoop(model, torch.CPU).Run(data, Settings(TrainingStage.CoupledSampleTraining), cancel: TestContext.Current.CancellationToken);
         Assert.True(Same(vision, model.vision_tower), "stage I changed the vision tower");
         Assert.True(Same(llm, model.language_model), "stage I changed the LLM");
         Assert.False(Same(delta, model.delta_module), "stage I did not train the delta module");
-        new TrainingLoop(model, torch.CPU).Run(data, Settings(TrainingStage.InstructionTuning));
+        new TrainingLoop(model, torch.CPU).Run(data, Settings(TrainingStage.InstructionTuning), cancel: TestContext.Current.CancellationToken);
         Assert.True(Same(vision, model.vision_tower), "stage II changed the vision tower");
         Assert.False(Same(llm, model.language_model), "stage II did not train the LLM");
         Assert.All(model.parameters(), p => Assert.Null(p.grad));
@@ -55,17 +55,17 @@ public class TrainingLoopTests
     {
         var data = Examples(16);
         var full = new TrainingLoop(NewModel(), torch.CPU);
-        full.Run(data, Settings(TrainingStage.InstructionTuning));
+        full.Run(data, Settings(TrainingStage.InstructionTuning), cancel: TestContext.Current.CancellationToken);
 
         string folder = TestPaths.NewTempDir("resume");
         var first = new TrainingLoop(NewModel(), torch.CPU);
-        first.Run(data, Settings(TrainingStage.InstructionTuning, folder), afterStep: step => step < 8);
+        first.Run(data, Settings(TrainingStage.InstructionTuning, folder), cancel: TestContext.Current.CancellationToken, afterStep: step => step < 8);
         Assert.Equal(8, first.Losses.Count);
         Assert.True(Directory.GetDirectories(folder).Length >= 2);
 
         // A fresh process would build the model again from the seed; the checkpoint restores the rest.
         var resumed = new TrainingLoop(NewModel(), torch.CPU);
-        resumed.Run(data, Settings(TrainingStage.InstructionTuning, folder, resume: true));
+        resumed.Run(data, Settings(TrainingStage.InstructionTuning, folder, resume: true), cancel: TestContext.Current.CancellationToken);
         Assert.Equal(12, resumed.Losses.Count);
         for (int i = 0; i < 12; i++)
             Assert.True(Math.Abs(full.Losses[i] - resumed.Losses[i]) < 1e-5, $"step {i + 1}: {full.Losses[i]} vs {resumed.Losses[i]}");
@@ -76,11 +76,11 @@ public class TrainingLoopTests
     {
         var data = Examples(16);
         var plain = new TrainingLoop(NewModel(), torch.CPU);
-        plain.Run(data, Settings(TrainingStage.InstructionTuning));
+        plain.Run(data, Settings(TrainingStage.InstructionTuning), cancel: TestContext.Current.CancellationToken);
         var model = NewModel();
         var recomputed = new TrainingLoop(model, torch.CPU);
         var reported = new List<long>();
-        recomputed.Run(data, Settings(TrainingStage.InstructionTuning) with { GradientCheckpointing = true }, p => reported.Add(p.Step));
+        recomputed.Run(data, Settings(TrainingStage.InstructionTuning) with { GradientCheckpointing = true }, p => reported.Add(p.Step), cancel: TestContext.Current.CancellationToken);
         Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), reported);
         Assert.False(model.language_model.model.GradientCheckpointing, "the loop leaves the model as it found it");
         for (int i = 0; i < 12; i++)
@@ -113,7 +113,7 @@ public class TrainingLoopTests
     {
         var (data, loads) = CountedExamples(pairs: 12, perPair: 1);
         int atFirstStep = -1;
-        new TrainingLoop(NewModel(), torch.CPU).Run(data, TwoEpochs(cache: false), afterStep: step =>
+        new TrainingLoop(NewModel(), torch.CPU).Run(data, TwoEpochs(cache: false), cancel: TestContext.Current.CancellationToken, afterStep: step =>
         {
             if (step == 1) atFirstStep = loads();
             return true;
@@ -128,12 +128,12 @@ public class TrainingLoopTests
     {
         var (cached, cachedLoads) = CountedExamples(pairs: 6, perPair: 2);
         var withCache = new TrainingLoop(NewModel(), torch.CPU);
-        withCache.Run(cached, TwoEpochs(cache: true));
+        withCache.Run(cached, TwoEpochs(cache: true), cancel: TestContext.Current.CancellationToken);
         Assert.Equal(6, cachedLoads()); // two epochs, two examples a pair: still one load a pair
 
         var (plain, plainLoads) = CountedExamples(pairs: 6, perPair: 2);
         var without = new TrainingLoop(NewModel(), torch.CPU);
-        without.Run(plain, TwoEpochs(cache: false));
+        without.Run(plain, TwoEpochs(cache: false), cancel: TestContext.Current.CancellationToken);
         Assert.True(plainLoads() >= 12, $"{plainLoads()} loads without the cache");
         // The frozen tower's features are the same either way, so the loss curves agree: a cache
         // entry given to the wrong example would show here.
@@ -147,7 +147,7 @@ public class TrainingLoopTests
     {
         var (data, _) = CountedExamples(pairs: 12, perPair: 1,
             fail: k => k == 7 ? new InvalidDataException("id 7: the image is truncated (b/7.png)") : null);
-        var e = Assert.Throws<InvalidDataException>(() => new TrainingLoop(NewModel(), torch.CPU).Run(data, TwoEpochs(cache: false)));
+        var e = Assert.Throws<InvalidDataException>(() => new TrainingLoop(NewModel(), torch.CPU).Run(data, TwoEpochs(cache: false), cancel: TestContext.Current.CancellationToken));
         Assert.Equal("id 7: the image is truncated (b/7.png)", e.Message);
     }
 
