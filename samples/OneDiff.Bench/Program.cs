@@ -6,6 +6,7 @@ return args.FirstOrDefault() switch
     "model" => ModelBenchmark.Run(args.Skip(1).ToArray()),
     "overhead" => DecodeOverheadBenchmark.Run(args.Skip(1).ToArray()),
     "training-memory" => TrainingMemoryBenchmark.Run(args.Skip(1).ToArray()),
+    "pair-search" => PairSearchBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
@@ -15,5 +16,6 @@ static int Usage()
     Console.Error.WriteLine("       OneDiff.Bench model [--preset Vicuna7B|Qwen2_7B|Tiny] [--device auto|cpu|cuda] [--batch 8] [--gen-batch 16] [--new-tokens 32] [--steps 5] [--layers N] [--skip-sft] [--skip-generate] [--checkpointing] [--compare-kernels] [--rms-norm fused|elementwise] [--projections fused|separate]");
     Console.Error.WriteLine("       OneDiff.Bench overhead [--layers 32] [--tokens 128] [--repeats 7] [--hidden 32] [--heads 4] [--kv-heads 4] [--batch 1] [--prefix 16]");
     Console.Error.WriteLine("       OneDiff.Bench training-memory [--pairs 6000] [--preload]");
+    Console.Error.WriteLine("       OneDiff.Bench pair-search [--images 20000] [--dim 768] [--neighbors 1] [--device cpu|cuda]");
     return 2;
 }
