@@ -219,7 +219,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             loop.Run(examples, StageOneSettings(), Report, o.Cancellation);
         }
 
-        var rows = ImagePairTable.Read(input, Columns, requireReferences: true);
+        // Images that arrive decoded (MLImage) wait on disk, preprocessed, until their batch.
+        using var spill = new PixelSpill(processor);
+        var rows = ImagePairTable.Read(input, Columns, requireReferences: true, spill);
         var stageTwoPrompts = new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageTwoTemplate));
         var train = Prepare(rows, stageTwoPrompts, processor, o.PackReferences);
         if (train.Count == 0) throw new InvalidOperationException("the training data has no rows");

@@ -70,13 +70,15 @@ public static class ImagePairTable
     }
 
     /// <summary>Reads every row. Missing prompts fall back to the task's prompt; a row without
-    /// references is an error naming the row when references are required.</summary>
-    public static IEnumerable<ImagePairRow> Read(IDataView data, ImagePairColumns columns, bool requireReferences)
+    /// references is an error naming the row when references are required. With
+    /// <paramref name="spill"/>, images that come decoded (MLImage) are put aside on disk rather
+    /// than kept in memory.</summary>
+    public static IEnumerable<ImagePairRow> Read(IDataView data, ImagePairColumns columns, bool requireReferences, PixelSpill? spill = null)
     {
         Validate(data.Schema, columns, requireReferences);
         var used = UsedColumns(data.Schema, columns);
         using var cursor = data.GetRowCursor(used);
-        var read = RowReader(cursor, columns, requireReferences);
+        var read = RowReader(cursor, columns, requireReferences, spill);
         long row = 0;
         while (cursor.MoveNext()) yield return read(row++);
     }
@@ -87,14 +89,14 @@ public static class ImagePairTable
             .Where(n => n is not null).Select(n => schema.GetColumnOrNull(n!)).Where(c => c is not null).Select(c => c!.Value).ToList();
 
     /// <summary>A function reading the current row of <paramref name="row"/> (a cursor or a single row).</summary>
-    public static Func<long, ImagePairRow> RowReader(DataViewRow row, ImagePairColumns columns, bool requireReferences)
+    public static Func<long, ImagePairRow> RowReader(DataViewRow row, ImagePairColumns columns, bool requireReferences, PixelSpill? spill = null)
     {
         var schema = row.Schema;
         var c1 = schema[columns.Image1ColumnName];
         var c2 = schema[columns.Image2ColumnName];
         var refs = Optional(schema, columns.ReferencesColumnName, "references");
-        var image1 = ImageGetter(row, c1);
-        var image2 = ImageGetter(row, c2);
+        var image1 = ImageGetter(row, c1, spill);
+        var image2 = ImageGetter(row, c2, spill);
         var references = refs is { } r ? TextsGetter(row, r) : null;
         var promptGet = TextGetter(row, Optional(schema, columns.PromptColumnName, "prompt"));
         var taskGet = TextGetter(row, Optional(schema, columns.TaskColumnName, "task"));
@@ -115,7 +117,7 @@ public static class ImagePairTable
         };
     }
 
-    static Func<string, ImageInput> ImageGetter(DataViewRow cursor, DataViewSchema.Column c)
+    static Func<string, ImageInput> ImageGetter(DataViewRow cursor, DataViewSchema.Column c, PixelSpill? spill)
     {
         switch (KindOf(c))
         {
@@ -135,7 +137,12 @@ public static class ImagePairTable
                 {
                     var g = cursor.GetGetter<MLImage>(c);
                     MLImage v = null!;
-                    return name => { g(ref v); return ImageInput.FromPixels(ToRgb(v, name), name); };
+                    return name =>
+                    {
+                        g(ref v);
+                        var rgb = ToRgb(v, name);
+                        return spill is null ? ImageInput.FromPixels(rgb, name) : spill.Add(rgb, name);
+                    };
                 }
         }
     }

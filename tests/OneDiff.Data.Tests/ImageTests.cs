@@ -142,4 +142,49 @@ public class ImageTests(ITestOutputHelper output)
         Assert.InRange(padded[0], -0.05f, 0.05f);
         Assert.True(cropped[0] > 1.5f);
     }
+
+    static RgbImage Noise(int width, int height, int seed)
+    {
+        var rng = new Random(seed);
+        var pixels = new byte[width * height * 3];
+        rng.NextBytes(pixels);
+        return new RgbImage(width, height, pixels);
+    }
+
+    [Theory]
+    [InlineData(40, 25, false)]
+    [InlineData(25, 40, true)]
+    [InlineData(16, 16, false)]
+    public void TheResizedAndCroppedSquareGivesTheSameFloatsAsTheOriginal(int width, int height, bool pad)
+    {
+        var processor = new ClipImageProcessor(16, pad);
+        var image = Noise(width, height, width * 7 + height);
+        var square = processor.ResizeAndCrop(image);
+        Assert.Equal((16, 16), (square.Width, square.Height));
+        Assert.Equal(processor.Process(image), processor.Process(square));
+    }
+
+    [Fact]
+    public void PixelsPutAsideReadBackFromDiskAndTheFileGoesWithTheSpill()
+    {
+        var processor = new ClipImageProcessor(16);
+        string folder = TestPaths.NewTempDir("spill");
+        var images = Enumerable.Range(0, 5).Select(i => Noise(30 + i, 20, i)).ToList();
+        string path;
+        using (var spill = new PixelSpill(processor, folder))
+        {
+            path = spill.Path;
+            Assert.False(File.Exists(path)); // nothing written, nothing created
+            var inputs = images.Select((im, i) => spill.Add(im, $"row {i}")).ToList();
+            Assert.True(File.Exists(path));
+            Assert.Equal(5 * 16 * 16 * 3, spill.Length);
+            // Read back in any order, from several threads.
+            Parallel.For(0, 20, k =>
+            {
+                int i = 4 - k % 5;
+                Assert.Equal(processor.Process(images[i]), processor.Process(inputs[i].Decode()));
+            });
+        }
+        Assert.False(File.Exists(path));
+    }
 }

@@ -41,6 +41,30 @@ public class ImagePairTableTests
         Assert.Equal(3 * 16 * 16, prepared[0].Image1.Length);
     }
 
+    [Fact]
+    public void FitOnMLImageColumnsTrainsExactlyAsOnPaths()
+    {
+        // MLImage pixels wait on disk, reduced to the preprocessing's square: the same floats, so
+        // the same losses as reading the files.
+        var ml = new MLContext(seed: 1);
+        string dir = Synth();
+        var view = ml.DiffCaptioning().LoadDataset("diffcap", dir, "train");
+        var images = ml.Transforms.LoadImages("A", null, "Image1").Append(ml.Transforms.LoadImages("B", null, "Image2")).Fit(view).Transform(view);
+        IReadOnlyList<double> Losses(IDataView data, string a, string b)
+        {
+            var trainer = ml.DiffCaptioning().Trainers.OneDiff(new DiffCaptionTrainer.Options
+            {
+                Preset = "Tiny", StageTwoSteps = 4, BatchSize = 3, Device = "cpu", Seed = 5, Image1ColumnName = a, Image2ColumnName = b,
+            });
+            using var model = trainer.Fit(data);
+            return trainer.LossHistory;
+        }
+        var fromPaths = Losses(view, "Image1", "Image2");
+        var fromImages = Losses(images, "A", "B");
+        Assert.Equal(4, fromImages.Count);
+        Assert.All(fromPaths.Zip(fromImages), x => Assert.Equal(x.First, x.Second, 1e-6));
+    }
+
     sealed class BytesRow
     {
         [VectorType] public byte[] Image1 { get; set; } = [];
