@@ -61,21 +61,30 @@ public sealed partial class DiffCaptioningCatalog
         var kept = new List<ImageCaption>(images.Count);
         var blocks = new List<torch.Tensor>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        // A batch is decoded on worker threads while the one before it is embedded.
+        (List<ImageCaption> Batch, float[][] Pixels, DataProblem?[] Problems) Decode(int start)
+        {
+            var batch = Enumerable.Range(start, Math.Min(options.BatchSize, images.Count - start)).Select(i => images[i]).ToList();
+            var pixels = new float[batch.Count][];
+            var problems = new DataProblem?[batch.Count];
+            Parallel.For(0, batch.Count, i =>
+            {
+                try { pixels[i] = processor.Process(ImageInput.FromPath(batch[i].Image).Decode()); }
+                catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException or UnauthorizedAccessException)
+                {
+                    problems[i] = new DataProblem($"id {batch[i].Id}", batch[i].Image, e.Message.Replace(batch[i].Image + ": ", ""));
+                }
+            });
+            return (batch, pixels, problems);
+        }
         try
         {
+            var next = images.Count > 0 ? Task.Run(() => Decode(0)) : null;
             for (int start = 0; start < images.Count; start += options.BatchSize)
             {
-                var batch = Enumerable.Range(start, Math.Min(options.BatchSize, images.Count - start)).Select(i => images[i]).ToList();
-                var pixels = new float[batch.Count][];
-                var problems = new DataProblem?[batch.Count];
-                Parallel.For(0, batch.Count, i =>
-                {
-                    try { pixels[i] = processor.Process(ImageInput.FromPath(batch[i].Image).Decode()); }
-                    catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException or UnauthorizedAccessException)
-                    {
-                        problems[i] = new DataProblem($"id {batch[i].Id}", batch[i].Image, e.Message.Replace(batch[i].Image + ": ", ""));
-                    }
-                });
+                var (batch, pixels, problems) = next!.GetAwaiter().GetResult();
+                int following = start + options.BatchSize;
+                next = following < images.Count ? Task.Run(() => Decode(following)) : null;
                 var good = new List<float[]>();
                 for (int i = 0; i < batch.Count; i++)
                 {
