@@ -18,6 +18,6 @@ static int Usage()
     Console.Error.WriteLine("       OneDiff.Bench overhead [--layers 32] [--tokens 128] [--repeats 7] [--hidden 32] [--heads 4] [--kv-heads 4] [--batch 1] [--prefix 16]");
     Console.Error.WriteLine("       OneDiff.Bench training-memory [--pairs 6000] [--preload]");
     Console.Error.WriteLine("       OneDiff.Bench pair-search [--images 20000] [--dim 768] [--neighbors 1] [--device cpu|cuda]");
-    Console.Error.WriteLine("       OneDiff.Bench fit-memory [--pairs 2000] [--size 256] [--columns mlimage|paths]");
+    Console.Error.WriteLine("       OneDiff.Bench fit-memory [--pairs 2000] [--size 256] [--columns mlimage|bytes|paths]");
     return 2;
 }

@@ -219,8 +219,8 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             loop.Run(examples, StageOneSettings(), Report, o.Cancellation);
         }
 
-        // Images that arrive decoded (MLImage) wait on disk, preprocessed, until their batch.
-        using var spill = new PixelSpill(processor);
+        // Images that arrive in memory (MLImage pixels, preprocessed; encoded bytes) wait on disk until their batch.
+        using var spill = new ImageSpill(processor);
         var rows = ImagePairTable.Read(input, Columns, requireReferences: true, spill);
         var stageTwoPrompts = new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageTwoTemplate));
         var train = Prepare(rows, stageTwoPrompts, processor, o.PackReferences);

@@ -71,9 +71,9 @@ public static class ImagePairTable
 
     /// <summary>Reads every row. Missing prompts fall back to the task's prompt; a row without
     /// references is an error naming the row when references are required. With
-    /// <paramref name="spill"/>, images that come decoded (MLImage) are put aside on disk rather
-    /// than kept in memory.</summary>
-    public static IEnumerable<ImagePairRow> Read(IDataView data, ImagePairColumns columns, bool requireReferences, PixelSpill? spill = null)
+    /// <paramref name="spill"/>, images that come in memory (MLImage pixels, encoded bytes) are put
+    /// aside on disk rather than kept.</summary>
+    public static IEnumerable<ImagePairRow> Read(IDataView data, ImagePairColumns columns, bool requireReferences, ImageSpill? spill = null)
     {
         Validate(data.Schema, columns, requireReferences);
         var used = UsedColumns(data.Schema, columns);
@@ -89,7 +89,7 @@ public static class ImagePairTable
             .Where(n => n is not null).Select(n => schema.GetColumnOrNull(n!)).Where(c => c is not null).Select(c => c!.Value).ToList();
 
     /// <summary>A function reading the current row of <paramref name="row"/> (a cursor or a single row).</summary>
-    public static Func<long, ImagePairRow> RowReader(DataViewRow row, ImagePairColumns columns, bool requireReferences, PixelSpill? spill = null)
+    public static Func<long, ImagePairRow> RowReader(DataViewRow row, ImagePairColumns columns, bool requireReferences, ImageSpill? spill = null)
     {
         var schema = row.Schema;
         var c1 = schema[columns.Image1ColumnName];
@@ -117,7 +117,7 @@ public static class ImagePairTable
         };
     }
 
-    static Func<string, ImageInput> ImageGetter(DataViewRow cursor, DataViewSchema.Column c, PixelSpill? spill)
+    static Func<string, ImageInput> ImageGetter(DataViewRow cursor, DataViewSchema.Column c, ImageSpill? spill)
     {
         switch (KindOf(c))
         {
@@ -131,7 +131,12 @@ public static class ImagePairTable
                 {
                     var g = cursor.GetGetter<VBuffer<byte>>(c);
                     VBuffer<byte> v = default;
-                    return name => { g(ref v); return ImageInput.FromBytes(v.DenseValues().ToArray(), name); };
+                    return name =>
+                    {
+                        g(ref v);
+                        var bytes = v.DenseValues().ToArray();
+                        return spill is null ? ImageInput.FromBytes(bytes, name) : spill.AddEncoded(bytes, name);
+                    };
                 }
             default:
                 {

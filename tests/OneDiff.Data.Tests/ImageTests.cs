@@ -171,7 +171,7 @@ public class ImageTests(ITestOutputHelper output)
         string folder = TestPaths.NewTempDir("spill");
         var images = Enumerable.Range(0, 5).Select(i => Noise(30 + i, 20, i)).ToList();
         string path;
-        using (var spill = new PixelSpill(processor, folder))
+        using (var spill = new ImageSpill(processor, folder))
         {
             path = spill.Path;
             Assert.False(File.Exists(path)); // nothing written, nothing created
@@ -184,6 +184,14 @@ public class ImageTests(ITestOutputHelper output)
                 int i = 4 - k % 5;
                 Assert.Equal(processor.Process(images[i]), processor.Process(inputs[i].Decode()));
             });
+
+            // Encoded images are kept as they are and decoded when read; a bad one fails then, by name.
+            string png = Path.Combine(folder, "a.png");
+            using (var bitmap = new SKBitmap(7, 5)) { bitmap.Erase(new SKColor(10, 200, 30)); Encode(bitmap, png); }
+            var encoded = spill.AddEncoded(File.ReadAllBytes(png), "row 9 column 'B'");
+            Assert.Equal(ImageDecoder.Decode(png).Pixels, encoded.Decode().Pixels);
+            var empty = spill.AddEncoded([], "row 10 column 'B'");
+            Assert.Contains("row 10 column 'B'", Assert.Throws<InvalidDataException>(() => empty.Decode()).Message);
         }
         Assert.False(File.Exists(path));
     }

@@ -7,7 +7,7 @@ public sealed record ImageInput
     public string? Path { get; init; }
     public byte[]? Bytes { get; init; }
     public RgbImage? Decoded { get; init; }
-    /// <summary>Reads the pixels back from where they were put aside (<see cref="PixelSpill"/>).</summary>
+    /// <summary>Reads the pixels back from where they were put aside (<see cref="ImageSpill"/>).</summary>
     public Func<RgbImage>? Load { get; init; }
     /// <summary>How errors name it (the path, or the row and column).</summary>
     public required string Name { get; init; }
