@@ -109,6 +109,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         /// <summary>Scored after training (and every <see cref="ValidateEvery"/> steps) with the caption metrics.</summary>
         public IDataView? ValidationData { get; set; }
         public int ValidateEvery { get; set; }
+        /// <summary>The validation data's group column (change type) for per-group scores, used
+        /// when the data has it (the dataset tables do); null: overall only.</summary>
+        public string? ValidationGroupColumnName { get; set; } = "Group";
         public string? CheckpointFolder { get; set; }
         public int CheckpointEvery { get; set; }
         public bool Resume { get; set; }
@@ -275,9 +278,12 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
 
     void Validate(DiffCaptionTransformer transformer, IChannel ch)
     {
-        var scored = transformer.Transform(_options.ValidationData!);
-        ValidationMetrics = _catalog.Evaluate(scored, _options.ReferencesColumnName, _options.PredictedCaptionColumnName);
+        var data = _options.ValidationData!;
+        string? group = _options.ValidationGroupColumnName is { } g && data.Schema.GetColumnOrNull(g) is { Type: TextDataViewType } ? g : null;
+        var scored = transformer.Transform(data);
+        ValidationMetrics = _catalog.Evaluate(scored, _options.ReferencesColumnName, _options.PredictedCaptionColumnName, group);
         ch.Info(MessageSensitivity.None, $"validation: {ValidationMetrics}");
+        if (ValidationMetrics.PerGroup.Count > 0) ch.Info(MessageSensitivity.None, ValidationMetrics.ToTable());
     }
 
     /// <summary>The training examples of <paramref name="rows"/>: encoded prompts, and images that

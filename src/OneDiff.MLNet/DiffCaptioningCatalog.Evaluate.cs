@@ -10,7 +10,7 @@ public sealed partial class DiffCaptioningCatalog
     /// Scores generated captions against references exactly as pycocoevalcap does (PTB
     /// tokenisation, BLEU-1..4, METEOR 1.5, ROUGE-L, CIDEr-D). The references column holds a
     /// vector of text (or one text); the predicted column holds text; the optional group column
-    /// (text) adds per-group metrics.
+    /// (text) adds per-group metrics (rows with an empty group count overall only).
     /// </summary>
     public DiffCaptionMetrics Evaluate(IDataView data, string referencesColumnName = "References",
         string predictedCaptionColumnName = "PredictedCaption", string? groupColumnName = null)
@@ -61,7 +61,8 @@ public sealed partial class DiffCaptioningCatalog
                 if (references.Count == 0)
                     throw new InvalidOperationException($"row {row}: column '{referencesColumnName}' holds no reference captions");
                 string? groupName = null;
-                if (groupGetter is not null) { groupGetter(ref group); groupName = group.ToString(); }
+                // An empty group (a table whose rows have none) counts in the overall scores only.
+                if (groupGetter is not null) { groupGetter(ref group); groupName = group.IsEmpty ? null : group.ToString(); }
                 items.Add(new CaptionItem(row.ToString(System.Globalization.CultureInfo.InvariantCulture), pred.ToString(), references, groupName));
                 row++;
             }
