@@ -5,6 +5,7 @@ using OneDiff.Modeling.Models.Llama;
 using OneDiff.Modeling.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
+using static OneDiff.Bench.BenchArgs;
 
 namespace OneDiff.Bench;
 
@@ -72,11 +73,5 @@ static class DecodeOverheadBenchmark
         }));
         cos.Dispose(); sin.Dispose();
         return 0;
-    }
-
-    static string? Arg(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.ML;
 using OneDiff.Data.Synthetic;
 using OneDiff.MLNet;
+using static OneDiff.Bench.BenchArgs;
 
 namespace OneDiff.Bench;
 
@@ -42,11 +43,5 @@ static class FitMemoryBenchmark
         Console.WriteLine($"fit-memory: {pairs:N0} pairs of {size} px as {columns}: {trainer.LossHistory.Count} steps in {clock.Elapsed.TotalSeconds:F1} s; " +
             $"peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20)} MiB");
         return 0;
-    }
-
-    static string? Arg(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using OneDiff.Metrics;
+using static OneDiff.Bench.BenchArgs;
 
 namespace OneDiff.Bench;
 
@@ -16,7 +17,7 @@ public static class MetricsBenchmark
     {
         int items = Arg(args, "--items", 10_000), refs = Arg(args, "--refs", 5), repeats = Arg(args, "--repeats", 5);
         var data = Generate(items, refs, seed: 7);
-        if (ArgString(args, "--write-input") is { } path)
+        if (Arg(args, "--write-input") is { } path)
         {
             var doc = new
             {
@@ -98,17 +99,5 @@ public static class MetricsBenchmark
             list.Add(new CaptionItem($"{i}", cand, r));
         }
         return list;
-    }
-
-    static int Arg(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;
-    }
-
-    static string? ArgString(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

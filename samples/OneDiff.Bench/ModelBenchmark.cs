@@ -8,6 +8,7 @@ using OneDiff.Modeling.Runtime;
 using OneDiff.Modeling.Training;
 using TorchSharp;
 using static TorchSharp.torch;
+using static OneDiff.Bench.BenchArgs;
 
 namespace OneDiff.Bench;
 
@@ -184,12 +185,6 @@ static class ModelBenchmark
     static double Median(List<double> xs) { var s = xs.Order().ToList(); return s[s.Count / 2]; }
 
     static void Print(object o) => Console.WriteLine(JsonSerializer.Serialize(o));
-
-    static string? Arg(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
 
     /// <summary>TorchSharp exposes no allocator statistics: the peak of the GPU's used memory as
     /// nvidia-smi reports it (the caching allocator's reserve, so at least the allocated peak),

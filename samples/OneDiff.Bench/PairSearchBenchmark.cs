@@ -3,6 +3,7 @@ using System.Globalization;
 using OneDiff.Modeling.Retrieval;
 using OneDiff.Modeling.Runtime;
 using TorchSharp;
+using static OneDiff.Bench.BenchArgs;
 
 namespace OneDiff.Bench;
 
@@ -31,11 +32,5 @@ static class PairSearchBenchmark
         Console.WriteLine($"pair search: {n:N0} x {dim} on {device.Name}, {neighbors} neighbour(s), band [0.8, 0.95): " +
             $"{pairs.Count:N0} pairs in {seconds:F2} s ({2.0 * n * n * dim / seconds / 1e9:F1} GFLOP/s); peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20)} MiB");
         return 0;
-    }
-
-    static string? Arg(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

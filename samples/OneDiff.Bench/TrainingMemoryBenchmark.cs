@@ -9,6 +9,7 @@ using OneDiff.Modeling.Prompting;
 using OneDiff.Modeling.Tokenization;
 using OneDiff.Modeling.Training;
 using TorchSharp;
+using static OneDiff.Bench.BenchArgs;
 
 namespace OneDiff.Bench;
 
@@ -60,6 +61,4 @@ static class TrainingMemoryBenchmark
         }));
         return 0;
     }
-
-    static string? Arg(string[] args, string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 }
