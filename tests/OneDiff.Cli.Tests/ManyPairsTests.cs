@@ -45,6 +45,33 @@ public class ManyPairsTests(OverfitFixture f)
     }
 
     [Fact]
+    public void AMixedDiffCapFileIsScoredPerTaskOnRequest()
+    {
+        // Two datasets in one file, as a multi-task test set: each scored as its own set.
+        string dir = TestPaths.NewTempDir("mixed");
+        var records = DiffCapJsonl.Read(TrainJsonl).Select((r, i) => r with { Task = i % 2 == 0 ? "spot-the-diff" : "clevr-change" }).ToList();
+        DiffCapJsonl.Write(Path.Combine(dir, "test.jsonl"), records);
+        string[] args = ["--model", f.ModelFile, "--format", "diffcap", "--root", dir, "--json"];
+        JsonElement PerGroup(params string[] extra)
+        {
+            var (code, output, err) = CliRunner.Run(EvaluateCommand.Create(), [.. args, .. extra]);
+            Assert.True(code == 0, err);
+            return JsonDocument.Parse(output).RootElement.Clone();
+        }
+        var byTask = PerGroup("--group-by", "task");
+        Assert.Equal(["clevr-change", "spot-the-diff"], byTask.GetProperty("per_group").EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+        var items = records.Select((r, i) => new CaptionItem(r.Id, f.Pairs[i].Caption, r.Captions, r.Task)).ToList();
+        var expected = new CaptionEvaluator().Evaluate(items);
+        Assert.Equal(expected.PerGroup["clevr-change"].Cider, byTask.GetProperty("per_group").GetProperty("clevr-change").GetProperty("CIDEr").GetDouble(), 12);
+        Assert.False(PerGroup("--group-by", "none").TryGetProperty("per_group", out _));
+        Assert.Equal(records.Select(r => r.Group).Distinct().Count(), PerGroup().GetProperty("per_group").EnumerateObject().Count());
+
+        var (code2, _, err2) = CliRunner.Run(EvaluateCommand.Create(), "--input", "x.json", "--group-by", "task");
+        Assert.Equal(2, code2);
+        Assert.Contains("--group-by go with --model", err2);
+    }
+
+    [Fact]
     public void CaptionsATabSeparatedPairsFileInOrderUnderItsIds()
     {
         string dir = TestPaths.NewTempDir("pairs");
@@ -148,7 +175,7 @@ public class ManyPairsTests(OverfitFixture f)
         Assert.Contains("--model FILE with --format", err2);
         var (code3, _, err3) = CliRunner.Run(EvaluateCommand.Create(), "--input", "x.json", "--save", "out");
         Assert.Equal(2, code3);
-        Assert.Contains("--save and --prompt go with --model", err3);
+        Assert.Contains("--save, --prompt and --group-by go with --model", err3);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OneDiff.Data;
 using OneDiff.Metrics;
 
 namespace OneDiff.Cli.Commands;
@@ -25,10 +26,16 @@ public static class EvaluateCommand
         model.Model.Required = false;
         var dataset = new PairInputs(allowPairsFile: false);
         var prompt = new Option<string?>("--prompt") { Description = "with --model: the task prompt (default: the dataset's)" };
+        var groupBy = new Option<string>("--group-by")
+        {
+            Description = "with --model: score per 'group' (the dataset's change types), per 'task' (each dataset of a mixed DiffCap file, as its own set) or 'none'",
+            DefaultValueFactory = _ => "group",
+        };
+        groupBy.AcceptOnlyFromAmong("group", "task", "none");
         var save = new Option<string?>("--save") { Description = "with --model: a folder for predictions.json, references.json and groups.json (COCO files that evaluate --references/--predictions/--groups and pycocoevalcap read)" };
         var command = new Command("evaluate", "Score captions with BLEU-1..4, METEOR, ROUGE-L and CIDEr exactly as pycocoevalcap does, or caption a dataset split with a model and score it")
         {
-            input, references, predictions, groups, json, perItem, pretokenized, noMeteor, prompt, save,
+            input, references, predictions, groups, json, perItem, pretokenized, noMeteor, prompt, groupBy, save,
         };
         foreach (var o in model.All.Concat(dataset.All)) command.Options.Add(o);
         command.SetAction(parse =>
@@ -42,15 +49,15 @@ public static class EvaluateCommand
                 Console.Error.WriteLine("error: give --input FILE, or --references FILE and --predictions FILE, or --model FILE with --format F --root R [--split S]");
                 return 2;
             }
-            if (!withModel && (parse.GetValue(save) is not null || parse.GetValue(prompt) is not null))
+            if (!withModel && (parse.GetValue(save) is not null || parse.GetValue(prompt) is not null || parse.GetResult(groupBy) is { Implicit: false }))
             {
-                Console.Error.WriteLine("error: --save and --prompt go with --model");
+                Console.Error.WriteLine("error: --save, --prompt and --group-by go with --model");
                 return 2;
             }
             try
             {
                 var groupMap = parse.GetValue(groups) is { } g ? CaptionFiles.LoadGroups(g) : null;
-                var items = withModel ? CaptionDataset(parse, model, dataset, parse.GetValue(prompt), parse.GetValue(save))
+                var items = withModel ? CaptionDataset(parse, model, dataset, parse.GetValue(prompt), parse.GetValue(groupBy)!, parse.GetValue(save))
                     : inputPath is not null ? CaptionFiles.LoadRefsCands(inputPath, groupMap) : CaptionFiles.LoadCoco(refsPath!, predsPath!, groupMap);
                 var evaluator = new CaptionEvaluator(new CaptionEvaluatorOptions { Tokenize = !parse.GetValue(pretokenized), Meteor = !parse.GetValue(noMeteor) });
                 var result = evaluator.Evaluate(items);
@@ -74,7 +81,7 @@ public static class EvaluateCommand
 
     /// <summary>The model's caption of every pair of the split, as items under the dataset's ids and
     /// groups (change types); with <paramref name="saveFolder"/>, also as COCO files.</summary>
-    static List<CaptionItem> CaptionDataset(ParseResult parse, ModelOptions model, PairInputs dataset, string? prompt, string? saveFolder)
+    static List<CaptionItem> CaptionDataset(ParseResult parse, ModelOptions model, PairInputs dataset, string? prompt, string groupBy, string? saveFolder)
     {
         model.Overrides(parse);
         var records = dataset.Read(parse, prompt, Console.Error);
@@ -82,9 +89,10 @@ public static class EvaluateCommand
             throw new InvalidDataException($"id {unreferenced.Id}: has no reference captions to score against ({unreferenced.Source})");
         using var transformer = model.Load(parse);
         var captions = CaptionCommand.CaptionAll(transformer, records, Console.Error).ToList();
-        // Groups only when the dataset has them (CLEVR-Change's change types, the synthetic set's).
-        bool grouped = records.Any(r => r.Group is not null);
-        var items = records.Select((r, i) => new CaptionItem(r.Id, captions[i].Caption, r.Captions, grouped ? r.Group ?? "(none)" : null)).ToList();
+        // Groups only where the records have them (CLEVR-Change's change types, the synthetic set's).
+        Func<DiffCapRecord, string?> key = groupBy switch { "task" => r => r.Task, "none" => _ => null, _ => r => r.Group };
+        bool grouped = records.Any(r => key(r) is not null);
+        var items = records.Select((r, i) => new CaptionItem(r.Id, captions[i].Caption, r.Captions, grouped ? key(r) ?? "(none)" : null)).ToList();
         if (saveFolder is not null)
         {
             CaptionFiles.WriteCocoResults(Path.Combine(saveFolder, "predictions.json"), items.Select(i => (i.Id, i.Candidate)));
