@@ -1,0 +1,53 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using OneDiff.Data;
+using OneDiff.Data.Formats;
+using OneDiff.Data.Readers;
+
+namespace OneDiff.Cli.Commands;
+
+/// <summary>
+/// <c>onediff data export</c>: a dataset split as its reader sees it (ids, pairs, prompt, every
+/// reference, task, group), written as DiffCap JSON lines: to mix several datasets into one
+/// training or test file, or to hand the data to other tools.
+/// </summary>
+public static class DataExportCommand
+{
+    public static Command Create()
+    {
+        var format = new Option<string>("--format") { Description = $"dataset format: {string.Join(", ", DatasetReader.Formats.Keys)}", Required = true };
+        var root = new Option<string>("--root") { Description = "the dataset folder, laid out as its authors ship it", Required = true };
+        var split = new Option<string>("--split") { Description = "split name", DefaultValueFactory = _ => "train" };
+        var output = new Option<string>("--out") { Description = "the DiffCap JSON-lines file to write (image paths relative to it where they lie below its folder)", Required = true };
+        var skipBad = new Option<bool>("--skip-bad") { Description = "skip bad records, listing each on stderr, instead of stopping at the first" };
+        var command = new Command("export", "Write a dataset split as DiffCap JSON lines") { format, root, split, output, skipBad };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var report = new DataReport(parse.GetValue(skipBad) ? BadInputMode.Skip : BadInputMode.Error);
+                var records = DatasetReader.ForFormat(parse.GetValue(format)!).Read(parse.GetValue(root)!, new ReadOptions { Split = parse.GetValue(split)! }, report);
+                foreach (var p in report.Skipped) Console.Error.WriteLine($"skipped {p}");
+                string file = parse.GetValue(output)!;
+                DiffCapJsonl.Write(file, records);
+                Console.WriteLine($"wrote {N(records.Count)} pair(s) with {N(records.Sum(r => r.Captions.Count))} reference(s) to {file}" +
+                    (report.Skipped.Count > 0 ? $"; skipped {N(report.Skipped.Count)} problem(s)" : ""));
+                return 0;
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or JsonException or DataException or IOException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    static string N(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
+}
