@@ -43,6 +43,6 @@ public static class DataCommand
             }
             return result.Problems.Count > 0 && !parse.GetValue(skipBad) ? 1 : 0;
         });
-        return new Command("data", "Dataset tools") { inspect, DataExportCommand.Create(), MinePairsCommand.Create() };
+        return new Command("data", "Dataset tools") { inspect, DataExportCommand.Create(), MinePairsCommand.Create(), ChatBatchCommands.Requests(), ChatBatchCommands.Fill() };
     }
 }

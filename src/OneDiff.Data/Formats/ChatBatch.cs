@@ -1,0 +1,132 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace OneDiff.Data.Formats;
+
+/// <summary>
+/// The chat-model step of the paper's pair generation, as files: the candidates' requests in the
+/// OpenAI batch format (which vLLM's <c>run_batch</c> also reads, so an open model can answer them
+/// offline), and the answers, in that format's output or as plain <c>{"id", "caption"}</c> lines,
+/// put back into the candidates' <c>captions</c>.
+/// </summary>
+public static class ChatBatch
+{
+    static readonly JsonSerializerOptions Compact = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>One chat-completion request per candidate line, keyed by the candidate's id.</summary>
+    /// <returns>the number of requests written.</returns>
+    public static int WriteRequests(string candidatesPath, string requestsPath, string model, int maxTokens, DataReport report)
+    {
+        var lines = ReadCandidates(candidatesPath, report);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(requestsPath))!);
+        using var w = new StreamWriter(requestsPath, false, new System.Text.UTF8Encoding(false));
+        int written = 0;
+        foreach (var (where, line) in lines)
+        {
+            if (line["request"]?.GetValueKind() != JsonValueKind.String) { report.Problem(where, candidatesPath, "has no \"request\" text"); continue; }
+            var request = new JsonObject
+            {
+                ["custom_id"] = line["id"]!.GetValue<string>(),
+                ["method"] = "POST",
+                ["url"] = "/v1/chat/completions",
+                ["body"] = new JsonObject
+                {
+                    ["model"] = model,
+                    ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = line["request"]!.GetValue<string>() }),
+                    ["max_tokens"] = maxTokens,
+                    ["temperature"] = 0,
+                },
+            };
+            w.WriteLine(request.ToJsonString(Compact));
+            written++;
+        }
+        return written;
+    }
+
+    /// <summary>Answers by candidate id: OpenAI/vLLM batch output lines (<c>custom_id</c>,
+    /// <c>response.body.choices[0].message.content</c>) or plain <c>{"id", "caption"}</c> lines. A
+    /// failed request, an empty answer or an id answered twice is a problem naming the line.</summary>
+    public static Dictionary<string, string> ReadAnswers(string path, DataReport report)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"answers file not found: {path}", path);
+        var answers = new Dictionary<string, string>(StringComparer.Ordinal);
+        int lineNo = 0;
+        foreach (var text in File.ReadLines(path))
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(text)) continue;
+            string where = $"{Path.GetFileName(path)} line {lineNo}";
+            JsonObject? line;
+            try { line = JsonNode.Parse(text) as JsonObject; }
+            catch (JsonException e) { report.Problem(where, path, $"not valid JSON ({e.Message})"); continue; }
+            if (line is null) { report.Problem(where, path, "not a JSON object"); continue; }
+            var (id, answer, failure) = line.ContainsKey("custom_id") ? FromBatchOutput(line) : (Text(line["id"]), Text(line["caption"]), null);
+            if (id is null) { report.Problem(where, path, "needs \"custom_id\" (batch output) or \"id\" and \"caption\""); continue; }
+            where = $"{where} (id {id})";
+            if (failure is not null) { report.Problem(where, path, $"the request failed: {failure}"); continue; }
+            if (string.IsNullOrWhiteSpace(answer)) { report.Problem(where, path, "the answer is empty"); continue; }
+            if (!answers.TryAdd(id, answer.Trim())) report.Problem(where, path, "the id is answered more than once");
+        }
+        return answers;
+    }
+
+    static (string? Id, string? Answer, string? Failure) FromBatchOutput(JsonObject line)
+    {
+        string? id = Text(line["custom_id"]);
+        if (line["error"] is JsonNode error && error.GetValueKind() != JsonValueKind.Null) return (id, null, error.ToJsonString(Compact));
+        var response = line["response"] as JsonObject;
+        if (response?["status_code"] is JsonNode status && status.GetValueKind() == JsonValueKind.Number && status.GetValue<int>() != 200)
+            return (id, null, $"status {status.GetValue<int>()}");
+        var content = response?["body"]?["choices"]?[0]?["message"]?["content"];
+        return (id, Text(content), content is null ? "no choices[0].message.content in the response" : null);
+    }
+
+    static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+
+    /// <summary>Writes the candidates whose id has an answer, the answer as their one caption: a
+    /// DiffCap training file. An unanswered candidate, or an answer to no candidate, is a problem.</summary>
+    /// <returns>the number of pairs written.</returns>
+    public static int FillCaptions(string candidatesPath, IReadOnlyDictionary<string, string> answers, string outPath, DataReport report)
+    {
+        var lines = ReadCandidates(candidatesPath, report);
+        var ids = lines.Select(l => l.Line["id"]!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+        foreach (var stray in answers.Keys.Where(k => !ids.Contains(k)).Order(StringComparer.Ordinal))
+            report.Problem($"id {stray}", null, "is answered but is no candidate of " + Path.GetFileName(candidatesPath));
+        // Paths stay relative to the candidates' folder: write next to it, or make them absolute.
+        string from = Path.GetDirectoryName(Path.GetFullPath(candidatesPath))!, to = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
+        Directory.CreateDirectory(to);
+        int written = 0;
+        using var w = new StreamWriter(outPath, false, new System.Text.UTF8Encoding(false));
+        foreach (var (where, line) in lines)
+        {
+            string id = line["id"]!.GetValue<string>();
+            if (!answers.TryGetValue(id, out var answer)) { report.Problem(where, candidatesPath, "has no answer"); continue; }
+            line["captions"] = new JsonArray(answer);
+            foreach (var key in new[] { "image1", "image2" })
+                if (Text(line[key]) is { } image && !Path.IsPathRooted(image))
+                    line[key] = DiffCapJsonl.Relative(to, Path.GetFullPath(Path.Combine(from, image)));
+            w.WriteLine(line.ToJsonString(Compact));
+            written++;
+        }
+        return written;
+    }
+
+    static List<(string Where, JsonObject Line)> ReadCandidates(string path, DataReport report)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"candidates file not found: {path}", path);
+        var lines = new List<(string, JsonObject)>();
+        int lineNo = 0;
+        foreach (var text in File.ReadLines(path))
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(text)) continue;
+            string where = $"{Path.GetFileName(path)} line {lineNo}";
+            JsonObject? line;
+            try { line = JsonNode.Parse(text) as JsonObject; }
+            catch (JsonException e) { report.Problem(where, path, $"not valid JSON ({e.Message})"); continue; }
+            if (line is null || Text(line["id"]) is not { } id) { report.Problem(where, path, "needs an \"id\""); continue; }
+            lines.Add(($"{where} (id {id})", line));
+        }
+        return lines;
+    }
+}
