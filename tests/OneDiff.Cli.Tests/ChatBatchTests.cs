@@ -74,6 +74,15 @@ public class ChatBatchTests
         Assert.Equal(pairs.Select(p => (p.First.Image, p.Second.Image)), records.Select(r => (r.Image1, r.Image2)));
         Assert.All(records, r => Assert.Equal(DiffCapCandidates.Task, r.Task));
 
+        // A completion directly under "response" (no "body") reads too.
+        File.WriteAllLines(answers, pairs.Select(p => JsonSerializer.Serialize(new
+        {
+            custom_id = p.Id, response = new { choices = new[] { new { message = new { role = "assistant", content = "y " + p.Id } } } }, error = (object?)null,
+        })));
+        var (code1, _, err1) = CliRunner.Run(DataCommand.Create(), "fill-captions", "--candidates", candidates, "--answers", answers, "--out", output);
+        Assert.True(code1 == 0, err1);
+        Assert.Equal(pairs.Select(p => "y " + p.Id), DiffCapJsonl.Read(output).Select(r => r.Captions.Single()));
+
         // Plain {"id", "caption"} lines do too.
         File.WriteAllLines(answers, pairs.Select(p => JsonSerializer.Serialize(new { id = p.Id, caption = "x " + p.Id })));
         var (code2, _, err2) = CliRunner.Run(DataCommand.Create(), "fill-captions", "--candidates", candidates, "--answers", answers, "--out", output);

@@ -77,7 +77,9 @@ public static class ChatBatch
         var response = line["response"] as JsonObject;
         if (response?["status_code"] is JsonNode status && status.GetValueKind() == JsonValueKind.Number && status.GetValue<int>() != 200)
             return (id, null, $"status {status.GetValue<int>()}");
-        var content = response?["body"]?["choices"]?[0]?["message"]?["content"];
+        // OpenAI and vLLM put the completion under response.body; accept it directly under response too.
+        var completion = response?["body"] as JsonObject ?? response;
+        var content = completion?["choices"]?[0]?["message"]?["content"];
         return (id, Text(content), content is null ? "no choices[0].message.content in the response" : null);
     }
 
