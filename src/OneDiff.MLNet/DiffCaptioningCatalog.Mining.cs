@@ -3,6 +3,7 @@ using OneDiff.Data;
 using OneDiff.Data.Formats;
 using OneDiff.Data.Images;
 using OneDiff.Data.Readers;
+using OneDiff.Modeling.Checkpoints;
 using OneDiff.Modeling.Models.Clip;
 using OneDiff.Modeling.Retrieval;
 using OneDiff.Modeling.Runtime;
@@ -28,6 +29,10 @@ public sealed record ImagePairMiningOptions
     public string Device { get; init; } = "auto";
     /// <summary>Skip (and log) images that do not decode, instead of stopping at the first.</summary>
     public bool SkipBad { get; init; }
+    /// <summary>A safetensors file keeping the image embeddings between runs, so that another band or
+    /// neighbour count costs only the search: read when it was made from the same images (ids and
+    /// paths) and the same CLIP, written when absent; made from others, it is an error.</summary>
+    public string? EmbeddingsFile { get; init; }
 
     internal void Validate()
     {
@@ -54,11 +59,26 @@ public sealed partial class DiffCaptioningCatalog
         options.Validate();
         using var ch = Host.Start("MineImagePairs");
         var device = ResolveDevice(options.Device);
+        string imagesPrint = Fingerprint(images.SelectMany(i => new[] { i.Id, i.Image }));
+        string clipPrint = Fingerprint([File.ReadAllText(Path.Combine(options.ClipFolder, "config.json")),
+            .. Directory.GetFiles(options.ClipFolder, "*.safetensors").Order(StringComparer.Ordinal).Select(f => $"{Path.GetFileName(f)} {new FileInfo(f).Length}")]);
+        if (options.EmbeddingsFile is { } saved && File.Exists(saved))
+        {
+            using var file = SafetensorsFile.Open(saved);
+            if (file.Metadata.GetValueOrDefault("images") != imagesPrint || file.Metadata.GetValueOrDefault("clip") != clipPrint)
+                throw new InvalidDataException($"{saved}: the embeddings were made from other images or another CLIP; delete the file or name another");
+            using var stored = file.Read("image_embeds", torch.ScalarType.Float32, device.ToTorch());
+            long[] indices;
+            using (var keptTensor = file.Read("kept")) indices = keptTensor.data<long>().ToArray();
+            ch.Info(MessageSensitivity.None, $"read the embeddings of {indices.Length} of {images.Count} images from {saved}");
+            return Pair(stored, indices.Select(i => images[(int)i]).ToList(), options, ch);
+        }
+
         using var clip = ClipVisionModelWithProjection.FromFolder(options.ClipFolder, device.ToTorch(), device.DefaultDtype);
         var processor = new ClipImageProcessor(clip.Config.ImageSize);
         var report = new DataReport(options.SkipBad ? BadInputMode.Skip : BadInputMode.Error);
-
         var kept = new List<ImageCaption>(images.Count);
+        var keptIndices = new List<long>(images.Count);
         var blocks = new List<torch.Tensor>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         // A batch is decoded on worker threads while the one before it is embedded.
@@ -91,6 +111,7 @@ public sealed partial class DiffCaptioningCatalog
                     if (problems[i] is { } p) { report.Problem(p.Record, p.File, p.Message); continue; }
                     good.Add(pixels[i]);
                     kept.Add(batch[i]);
+                    keptIndices.Add(start + i);
                 }
                 if (good.Count == 0) continue;
                 using (torch.no_grad())
@@ -107,13 +128,33 @@ public sealed partial class DiffCaptioningCatalog
             if (kept.Count < 2) throw new InvalidOperationException($"pair mining needs at least two readable images, {kept.Count} given");
 
             using var embeddings = torch.cat(blocks, 0);
-            var pairs = SimilarPairs.Find(embeddings, options.Neighbors, options.MinSimilarity, options.MaxSimilarity);
-            ch.Info(MessageSensitivity.None, $"{pairs.Count} pair(s) with similarity in [{options.MinSimilarity}, {options.MaxSimilarity}) among {kept.Count} images");
-            return pairs.Select(p => new DiffCapCandidate(kept[p.First], kept[p.Second], p.Similarity)).ToList();
+            if (options.EmbeddingsFile is { } path)
+            {
+                using var cpu = embeddings.cpu();
+                using var indices = torch.tensor(keptIndices.ToArray());
+                SafetensorsWriter.Save(path, [new("image_embeds", cpu), new("kept", indices)],
+                    new Dictionary<string, string> { ["images"] = imagesPrint, ["clip"] = clipPrint });
+                ch.Info(MessageSensitivity.None, $"kept the embeddings in {path}");
+            }
+            return Pair(embeddings, kept, options, ch);
         }
         finally
         {
             foreach (var b in blocks) b.Dispose();
         }
+    }
+
+    static List<DiffCapCandidate> Pair(torch.Tensor embeddings, List<ImageCaption> kept, ImagePairMiningOptions options, IChannel ch)
+    {
+        var pairs = SimilarPairs.Find(embeddings, options.Neighbors, options.MinSimilarity, options.MaxSimilarity);
+        ch.Info(MessageSensitivity.None, $"{pairs.Count} pair(s) with similarity in [{options.MinSimilarity}, {options.MaxSimilarity}) among {kept.Count} images");
+        return pairs.Select(p => new DiffCapCandidate(kept[p.First], kept[p.Second], p.Similarity)).ToList();
+    }
+
+    static string Fingerprint(IEnumerable<string> parts)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var part in parts) { sha.AppendData(System.Text.Encoding.UTF8.GetBytes(part)); sha.AppendData([0]); }
+        return Convert.ToHexString(sha.GetHashAndReset());
     }
 }

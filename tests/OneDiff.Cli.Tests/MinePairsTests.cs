@@ -127,6 +127,38 @@ public class MinePairsTests
     }
 
     [Fact]
+    public void KeptEmbeddingsAreReusedForAnotherBandAndRefusedForOtherImages()
+    {
+        var (dir, captions) = Images(10);
+        string embeddings = Path.Combine(dir, "embeddings.safetensors");
+        string[] common = ["mine-pairs", "--llava", captions, "--images", dir, "--clip", Clip, "--device", "cpu", "--embeddings", embeddings, "--min-similarity", "-1", "--max-similarity", "1.01"];
+        var (code, _, err) = CliRunner.Run(DataCommand.Create(), [.. common, "--out", Path.Combine(dir, "a.jsonl")]);
+        Assert.True(code == 0, err);
+        Assert.Contains("kept the embeddings in", err);
+        Assert.True(File.Exists(embeddings));
+
+        // The same search again from the file, and another (two neighbours) at the cost of the search alone.
+        var (code2, _, err2) = CliRunner.Run(DataCommand.Create(), [.. common, "--out", Path.Combine(dir, "b.jsonl")]);
+        Assert.True(code2 == 0, err2);
+        Assert.Contains("read the embeddings of 10 of 10 images from", err2);
+        Assert.DoesNotContain("embedded", err2);
+        Assert.Equal(File.ReadAllLines(Path.Combine(dir, "a.jsonl")).Select(l => JsonNode.Parse(l)!["id"]!.GetValue<string>()),
+            File.ReadAllLines(Path.Combine(dir, "b.jsonl")).Select(l => JsonNode.Parse(l)!["id"]!.GetValue<string>()));
+        var (code3, _, err3) = CliRunner.Run(DataCommand.Create(), [.. common, "--out", Path.Combine(dir, "c.jsonl"), "--neighbors", "2"]);
+        Assert.True(code3 == 0, err3);
+        Assert.True(File.ReadAllLines(Path.Combine(dir, "c.jsonl")).Length > File.ReadAllLines(Path.Combine(dir, "a.jsonl")).Length);
+
+        // Other images (one record fewer): refused, naming the file.
+        var records = JsonNode.Parse(File.ReadAllText(captions))!.AsArray();
+        records.RemoveAt(3);
+        string fewer = Path.Combine(dir, "fewer.json");
+        File.WriteAllText(fewer, records.ToJsonString());
+        var (code4, _, err4) = CliRunner.Run(DataCommand.Create(), ["mine-pairs", "--llava", fewer, .. common[3..], "--out", Path.Combine(dir, "d.jsonl")]);
+        Assert.Equal(1, code4);
+        Assert.Contains($"{embeddings}: the embeddings were made from other images or another CLIP", err4);
+    }
+
+    [Fact]
     public void WrongSettingsAreClearErrors()
     {
         var (dir, captions) = Images(4);

@@ -27,9 +27,10 @@ public static class MinePairsCommand
         var batch = new Option<int>("--batch-size") { Description = "images embedded together", DefaultValueFactory = _ => defaults.BatchSize };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N", DefaultValueFactory = _ => defaults.Device };
         var skipBad = new Option<bool>("--skip-bad") { Description = "skip bad records and images, listing each, instead of stopping at the first" };
+        var embeddings = new Option<string?>("--embeddings") { Description = "a file keeping the image embeddings between runs (read when made from the same images and CLIP, written when absent): another band costs only the search" };
         var command = new Command("mine-pairs", "Pair similar captioned images by CLIP retrieval, for a chat model to write their difference captions")
         {
-            llava, images, clip, output, neighbors, min, max, batch, device, skipBad,
+            llava, images, clip, output, neighbors, min, max, batch, device, skipBad, embeddings,
         };
         command.SetAction(parse =>
         {
@@ -39,6 +40,7 @@ public static class MinePairsCommand
                 {
                     ClipFolder = parse.GetValue(clip)!, Neighbors = parse.GetValue(neighbors), MinSimilarity = parse.GetValue(min),
                     MaxSimilarity = parse.GetValue(max), BatchSize = parse.GetValue(batch), Device = parse.GetValue(device)!, SkipBad = parse.GetValue(skipBad),
+                    EmbeddingsFile = parse.GetValue(embeddings),
                 };
                 var report = new DataReport(options.SkipBad ? BadInputMode.Skip : BadInputMode.Error);
                 var captioned = new LlavaCaptionReader().Read(parse.GetValue(llava)!, parse.GetValue(images)!, report);
