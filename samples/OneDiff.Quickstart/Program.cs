@@ -74,6 +74,12 @@ foreach (var r in rows) Console.WriteLine($"  [{r.Group}] {Path.GetFileName(r.Im
 
 double seconds = total.Elapsed.TotalSeconds;
 Console.WriteLine($"\nCIDEr {metrics.Cider * 100:F1} vs constant {baseline.Evaluation.Corpus.Cider * 100:F1} ({metrics.Cider / Math.Max(1e-9, baseline.Evaluation.Corpus.Cider):F1}x); {seconds:F0} s");
+Console.WriteLine($"""
+
+next, with the command line (dotnet run --project src/OneDiff.Cli -- ...):
+  caption --model {modelOut} --before {Path.Combine(data, "images", "000004_a.png")} --after {Path.Combine(data, "images", "000004_b.png")}
+  evaluate --model {modelOut} --format diffcap --root {data} --split test
+""");
 if (metricsOut is not null)
 {
     var doc = new

@@ -85,7 +85,8 @@ public static class CaptionCommand
             if (done == records.Count || clock.Elapsed - lastReport > TimeSpan.FromSeconds(10))
             {
                 lastReport = clock.Elapsed;
-                log.WriteLine($"captioned {done}/{records.Count} pairs ({done / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F1} pairs/s)");
+                double rate = done / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+                log.WriteLine($"captioned {done}/{records.Count} pairs ({rate:F1} pairs/s" + (done < records.Count ? $", about {TimeSpan.FromSeconds((records.Count - done) / rate):hh\\:mm\\:ss} left)" : ")"));
             }
         }
     }
