@@ -214,7 +214,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         if (stageOne)
         {
             if (o.CaptionData is null) throw new InvalidOperationException("stage I (Coupled Sample Training) needs CaptionData: single images with captions");
-            var singles = ReadCaptions(o.CaptionData);
+            var singles = ImageCaptionTable.Read(o.CaptionData, o.CaptionImageColumnName, o.CaptionColumnName, "CaptionData");
             var pairs = CoupledSamples.Create(singles, o.Seed);
             var examples = Prepare(pairs.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2))),
                 new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageOneTemplate)), processor, pack: false);
@@ -370,29 +370,6 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             if (a.FindIndex(x => x.Trim().Length == 0) is var empty and >= 0)
                 throw new InvalidOperationException($"ConversationData row {row}: answer {empty + 1} is empty");
             list.Add(new ImageConversation($"conversation row {row}", vi.ToString(), q.Zip(a, (x, y) => new ConversationTurn(x, y)).ToList()));
-            row++;
-        }
-        return list;
-    }
-
-    List<ImageCaption> ReadCaptions(IDataView data)
-    {
-        var schema = data.Schema;
-        var image = schema.GetColumnOrNull(_options.CaptionImageColumnName) ?? throw new ArgumentException($"CaptionData has no column '{_options.CaptionImageColumnName}' (image path)");
-        var caption = schema.GetColumnOrNull(_options.CaptionColumnName) ?? throw new ArgumentException($"CaptionData has no column '{_options.CaptionColumnName}' (caption)");
-        if (image.Type is not TextDataViewType) throw new ArgumentException($"CaptionData column '{image.Name}' must be text (an image path), not {image.Type}");
-        if (caption.Type is not TextDataViewType) throw new ArgumentException($"CaptionData column '{caption.Name}' must be text, not {caption.Type}");
-        var list = new List<ImageCaption>();
-        using var cursor = data.GetRowCursor([image, caption]);
-        var gi = cursor.GetGetter<ReadOnlyMemory<char>>(image);
-        var gc = cursor.GetGetter<ReadOnlyMemory<char>>(caption);
-        ReadOnlyMemory<char> vi = default, vc = default;
-        long row = 0;
-        while (cursor.MoveNext())
-        {
-            gi(ref vi); gc(ref vc);
-            if (vc.Span.Trim().Length == 0) throw new InvalidOperationException($"CaptionData row {row}: column '{caption.Name}' is empty");
-            list.Add(new ImageCaption($"{row}", vi.ToString(), vc.ToString()));
             row++;
         }
         return list;

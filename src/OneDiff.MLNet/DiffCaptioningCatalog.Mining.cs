@@ -1,3 +1,4 @@
+using Microsoft.ML;
 using Microsoft.ML.Runtime;
 using OneDiff.Data;
 using OneDiff.Data.Formats;
@@ -52,6 +53,10 @@ public sealed partial class DiffCaptioningCatalog
     /// written with <see cref="DiffCapCandidates.Write"/>, is what a chat model turns into
     /// difference captions (from the two image captions) to make DiffCap training pairs.
     /// </summary>
+    public List<DiffCapCandidate> MineImagePairs(IDataView images, ImagePairMiningOptions options, string imageColumnName = "Image", string captionColumnName = "Caption") =>
+        MineImagePairs(ImageCaptionTable.Read(images ?? throw new ArgumentNullException(nameof(images)), imageColumnName, captionColumnName, "the image table"), options);
+
+    /// <summary>The same over captioned images given as a list (ids kept in the candidates' ids).</summary>
     public List<DiffCapCandidate> MineImagePairs(IReadOnlyList<ImageCaption> images, ImagePairMiningOptions options)
     {
         ArgumentNullException.ThrowIfNull(images);
