@@ -162,6 +162,7 @@ public class ManyPairsTests(OverfitFixture f)
             ["--model", f.ModelFile, "--format", "diffcap"],
             ["--model", f.ModelFile, "--before", f.Pairs[0].A, "--after", f.Pairs[0].B, "--beams", "0"],
             ["--model", f.ModelFile, "--before", f.Pairs[0].A, "--after", f.Pairs[0].B, "--device", "tpu"],
+            ["--model", f.ModelFile, "--before", f.Pairs[0].A, "--after", f.Pairs[0].B, "--split", "val"],
         ];
         foreach (var args in cases)
         {
@@ -173,6 +174,9 @@ public class ManyPairsTests(OverfitFixture f)
         var (code2, _, err2) = CliRunner.Run(EvaluateCommand.Create(), "--model", f.ModelFile, "--input", "x.json");
         Assert.Equal(2, code2);
         Assert.Contains("--model FILE with --format", err2);
+        var (code4, _, err4) = CliRunner.Run(EvaluateCommand.Create(), "--input", "x.json", "--split", "val");
+        Assert.Equal(2, code4);
+        Assert.Contains("--model FILE with --format", err4);
         var (code3, _, err3) = CliRunner.Run(EvaluateCommand.Create(), "--input", "x.json", "--save", "out");
         Assert.Equal(2, code3);
         Assert.Contains("--save, --prompt and --group-by go with --model", err3);

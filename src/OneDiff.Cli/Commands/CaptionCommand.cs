@@ -33,6 +33,7 @@ public static class CaptionCommand
                 if (onePair == inputs.Given(parse) || (onePair && (a is null || b is null)))
                     throw new ArgumentException("give one pair (--before A --after B), or many (--pairs FILE, or --format F --root R [--split S])");
                 if (onePair && parse.GetValue(output) is not null) throw new ArgumentException("--out is for many pairs; one pair's caption is printed");
+                if (onePair && inputs.AnyGiven(parse)) throw new ArgumentException("--split and --skip-bad are for many pairs (--pairs, or --format and --root)");
                 model.Overrides(parse);
                 if (onePair)
                 {

@@ -44,7 +44,7 @@ public static class EvaluateCommand
             bool withModel = parse.GetValue(model.Model) is not null;
             int fileSources = (inputPath is null ? 0 : 1) + (refsPath is null && predsPath is null ? 0 : 1);
             if (withModel ? fileSources > 0 || parse.GetValue(groups) is not null
-                          : fileSources != 1 || (inputPath is null && (refsPath is null || predsPath is null)) || dataset.Given(parse))
+                          : fileSources != 1 || (inputPath is null && (refsPath is null || predsPath is null)) || dataset.AnyGiven(parse))
             {
                 Console.Error.WriteLine("error: give --input FILE, or --references FILE and --predictions FILE, or --model FILE with --format F --root R [--split S]");
                 return 2;

@@ -30,6 +30,9 @@ internal sealed class PairInputs
 
     public IEnumerable<Option> All => _allowPairsFile ? [Pairs, Format, Root, Split, SkipBad] : [Format, Root, Split, SkipBad];
 
+    /// <summary>Whether any of these options is on the command line (a default does not count).</summary>
+    public bool AnyGiven(ParseResult parse) => All.Any(o => parse.GetResult(o) is { Implicit: false });
+
     /// <summary>Whether the command line names a pairs file or a dataset.</summary>
     public bool Given(ParseResult parse) => parse.GetValue(Format) is not null || parse.GetValue(Root) is not null || (_allowPairsFile && parse.GetValue(Pairs) is not null);
 
