@@ -100,6 +100,7 @@ public class ChatBatchTests
             BatchOutput(pairs[0].Id, "a dog appeared"),
             BatchOutput(pairs[1].Id, null, status: 429, error: "rate limited"),
             BatchOutput("9~9", "nobody asked"),
+            "{ cut off",
         ]);
         string output = Path.Combine(dir, "out.jsonl");
         var (code, _, err) = CliRunner.Run(DataCommand.Create(), "fill-captions", "--candidates", candidates, "--answers", answers, "--out", output);
@@ -109,6 +110,7 @@ public class ChatBatchTests
         var (code2, stdout2, err2) = CliRunner.Run(DataCommand.Create(), "fill-captions", "--candidates", candidates, "--answers", answers, "--out", output, "--skip-bad");
         Assert.True(code2 == 0, err2);
         Assert.Contains("rate limited", err2);
+        Assert.Contains("skipped answers.jsonl line 4: not valid JSON", err2);
         Assert.Contains("skipped id 9~9: is answered but is no candidate of candidates.jsonl", err2);
         Assert.Contains($"candidates.jsonl line 2 (id {pairs[1].Id}): has no answer", err2);
         Assert.Contains($"candidates.jsonl line 3 (id {pairs[2].Id}): has no answer", err2);

@@ -48,21 +48,12 @@ public static class ChatBatch
     /// failed request, an empty answer or an id answered twice is a problem naming the line.</summary>
     public static Dictionary<string, string> ReadAnswers(string path, DataReport report)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"answers file not found: {path}", path);
         var answers = new Dictionary<string, string>(StringComparer.Ordinal);
-        int lineNo = 0;
-        foreach (var text in File.ReadLines(path))
+        foreach (var (at, line) in JsonLines(path, "answers", report))
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(text)) continue;
-            string where = $"{Path.GetFileName(path)} line {lineNo}";
-            JsonObject? line;
-            try { line = JsonNode.Parse(text) as JsonObject; }
-            catch (JsonException e) { report.Problem(where, path, $"not valid JSON ({e.Message})"); continue; }
-            if (line is null) { report.Problem(where, path, "not a JSON object"); continue; }
             var (id, answer, failure) = line.ContainsKey("custom_id") ? FromBatchOutput(line) : (Text(line["id"]), Text(line["caption"]), null);
-            if (id is null) { report.Problem(where, path, "needs \"custom_id\" (batch output) or \"id\" and \"caption\""); continue; }
-            where = $"{where} (id {id})";
+            if (id is null) { report.Problem(at, path, "needs \"custom_id\" (batch output) or \"id\" and \"caption\""); continue; }
+            string where = $"{at} (id {id})";
             if (failure is not null) { report.Problem(where, path, $"the request failed: {failure}"); continue; }
             if (string.IsNullOrWhiteSpace(answer)) { report.Problem(where, path, "the answer is empty"); continue; }
             if (!answers.TryAdd(id, answer.Trim())) report.Problem(where, path, "the id is answered more than once");
@@ -115,20 +106,31 @@ public static class ChatBatch
 
     static List<(string Where, JsonObject Line)> ReadCandidates(string path, DataReport report)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"candidates file not found: {path}", path);
         var lines = new List<(string, JsonObject)>();
+        foreach (var (at, line) in JsonLines(path, "candidates", report))
+        {
+            if (Text(line["id"]) is not { } id) { report.Problem(at, path, "needs an \"id\""); continue; }
+            lines.Add(($"{at} (id {id})", line));
+        }
+        return lines;
+    }
+
+    /// <summary>The JSON objects of a JSON-lines file, each with "file line N"; a line that is not
+    /// one is a problem naming it.</summary>
+    static IEnumerable<(string Where, JsonObject Line)> JsonLines(string path, string what, DataReport report)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{what} file not found: {path}", path);
         int lineNo = 0;
         foreach (var text in File.ReadLines(path))
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(text)) continue;
             string where = $"{Path.GetFileName(path)} line {lineNo}";
-            JsonObject? line;
+            JsonObject? line = null;
             try { line = JsonNode.Parse(text) as JsonObject; }
             catch (JsonException e) { report.Problem(where, path, $"not valid JSON ({e.Message})"); continue; }
-            if (line is null || Text(line["id"]) is not { } id) { report.Problem(where, path, "needs an \"id\""); continue; }
-            lines.Add(($"{where} (id {id})", line));
+            if (line is null) { report.Problem(where, path, "not a JSON object"); continue; }
+            yield return (where, line);
         }
-        return lines;
     }
 }
