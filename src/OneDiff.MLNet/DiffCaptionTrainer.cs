@@ -6,6 +6,7 @@ using OneDiff.Data;
 using OneDiff.Data.Images;
 using OneDiff.Data.Readers;
 using OneDiff.Metrics;
+using OneDiff.Modeling.Models.Llama;
 using OneDiff.Modeling.Models.OneDiff;
 using OneDiff.Modeling.Prompting;
 using OneDiff.Modeling.Tokenization;
@@ -74,6 +75,22 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         public double StageTwoLearningRate { get; set; } = 2e-5;
         /// <summary>Stage II learning rate of the LLM alone; null: <see cref="StageTwoLearningRate"/>.</summary>
         public double? StageTwoLanguageModelLearningRate { get; set; }
+        /// <summary>Stage II trains low-rank adapters (LoRA) of the LLM's projections at this rank
+        /// instead of the whole LLM: the LLM's weights, their gradients and optimizer moments stay
+        /// out of training memory. The adapters are merged into the LLM when Fit ends, so the model
+        /// saves, loads and runs as any other. 0 (the default, and the paper's recipe): the whole
+        /// LLM trains. LLaVA-1.5's LoRA recipe uses 128.</summary>
+        public int LoraRank { get; set; }
+        /// <summary>The adapters' scale is alpha / rank; null: twice the rank (LLaVA-1.5: 256 at 128).</summary>
+        public double? LoraAlpha { get; set; }
+        /// <summary>Dropout on the adapters' input while training (LLaVA-1.5: 0.05).</summary>
+        public double LoraDropout { get; set; } = 0.05;
+        /// <summary>The adapters' learning rate (LLaVA-1.5's LoRA recipe: 2e-4); the delta module
+        /// and projectors keep <see cref="StageTwoLearningRate"/>.</summary>
+        public double LoraLearningRate { get; set; } = 2e-4;
+        /// <summary>The LLM projections that get adapters, comma-separated; the default is every
+        /// linear layer of the decoder but its output head, as LLaVA-1.5.</summary>
+        public string LoraTargets { get; set; } = string.Join(",", LoraConfig.AllTargets);
         public double WarmupFraction { get; set; } = 0.03;
         public double WeightDecay { get; set; }
         public double MaxGradNorm { get; set; } = 1.0;
@@ -122,6 +139,13 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         public int NumBeams { get; set; } = 1;
         public CancellationToken Cancellation { get; set; }
 
+        /// <summary>The stage II LoRA settings; null when the whole LLM trains (<see cref="LoraRank"/> 0).</summary>
+        public LoraConfig? Lora() => LoraRank <= 0 ? null : new LoraConfig
+        {
+            Rank = LoraRank, Alpha = LoraAlpha ?? 2.0 * LoraRank, Dropout = LoraDropout,
+            Targets = LoraTargets.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+        };
+
         /// <summary>Throws an <see cref="ArgumentException"/> naming the first option out of its range.</summary>
         /// <param name="withConversations">whether conversation data will be given (a config names it
         /// before it is loaded); null: whether <see cref="ConversationData"/> is set.</param>
@@ -143,6 +167,10 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             Positive(nameof(MaxConversationTokens), MaxConversationTokens);
             Rate(nameof(StageOneProjectorLearningRate), StageOneProjectorLearningRate); Rate(nameof(StageOneDeltaLearningRate), StageOneDeltaLearningRate);
             Rate(nameof(StageTwoLearningRate), StageTwoLearningRate); Rate(nameof(StageTwoLanguageModelLearningRate), StageTwoLanguageModelLearningRate);
+            if (LoraRank < 0) throw new ArgumentException($"{nameof(LoraRank)} must not be negative (0: the whole LLM trains), not {LoraRank}", nameof(LoraRank));
+            Rate(nameof(LoraLearningRate), LoraLearningRate);
+            try { Lora()?.Validate(); }
+            catch (ArgumentException e) { throw new ArgumentException($"{nameof(LoraRank)}/{nameof(LoraAlpha)}/{nameof(LoraDropout)}/{nameof(LoraTargets)}: {e.Message}", nameof(LoraTargets), e); }
             if (!(WarmupFraction is >= 0 and < 1)) throw new ArgumentException($"{nameof(WarmupFraction)} must be in [0, 1), not {WarmupFraction}", nameof(WarmupFraction));
             if (!(WeightDecay >= 0)) throw new ArgumentException($"{nameof(WeightDecay)} must not be negative, not {WeightDecay}", nameof(WeightDecay));
             if (!(MaxGradNorm >= 0)) throw new ArgumentException($"{nameof(MaxGradNorm)} must not be negative (0: no clipping), not {MaxGradNorm}", nameof(MaxGradNorm));
@@ -238,6 +266,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             ch.Info(MessageSensitivity.None, $"stage II: and {conversations.Count} conversations about single images (each image shown as both images of the pair)");
             train.AddRange(conversations);
         }
+        if (o.Lora() is { } lora)
+            ch.Info(MessageSensitivity.None, $"stage II: LoRA rank {lora.Rank} (alpha {lora.Alpha:G4}, dropout {lora.Dropout:G3}) on {string.Join(", ", lora.Targets)}: " +
+                $"{lora.ParameterCount(model.Config.Llm):N0} adapter parameters train instead of the LLM's {model.language_model.parameters().Distinct().Sum(p => p.numel()):N0}, merged into it when the stage ends");
         var transformer = new DiffCaptionTransformer(model, tokenizer, tokenizerSource, settings, device)
         {
             ExternalVisionFolder = o.ExternalBaseWeights ? o.ClipFolder ?? throw new InvalidOperationException("ExternalBaseWeights needs ClipFolder") : null,
@@ -261,12 +292,14 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         });
 
     /// <summary>How stage II (instruction tuning) runs under these options.</summary>
-    public StageSettings StageTwoSettings() => Stage(TrainingStage.InstructionTuning, _options.StageTwoEpochs, _options.StageTwoSteps,
-        _options.BatchSize, _options.GradientAccumulation, new Dictionary<string, double>
-        {
-            ["projectors"] = _options.StageTwoLearningRate, ["delta_module"] = _options.StageTwoLearningRate,
-            ["language_model"] = _options.StageTwoLanguageModelLearningRate ?? _options.StageTwoLearningRate,
-        });
+    public StageSettings StageTwoSettings()
+    {
+        var lora = _options.Lora();
+        var rates = new Dictionary<string, double> { ["projectors"] = _options.StageTwoLearningRate, ["delta_module"] = _options.StageTwoLearningRate };
+        if (lora is null) rates["language_model"] = _options.StageTwoLanguageModelLearningRate ?? _options.StageTwoLearningRate;
+        else rates["lora"] = _options.LoraLearningRate;
+        return Stage(TrainingStage.InstructionTuning, _options.StageTwoEpochs, _options.StageTwoSteps, _options.BatchSize, _options.GradientAccumulation, rates) with { Lora = lora };
+    }
 
     StageSettings Stage(TrainingStage stage, int epochs, int? steps, int batchSize, int accumulation, IReadOnlyDictionary<string, double> lrs) => new()
     {

@@ -8,7 +8,8 @@ namespace OneDiff.Modeling.Modules;
 /// torch.utils.checkpoint): the forward runs without keeping the layer's activations, and the
 /// backward runs the layer again from its saved input and backpropagates through that. The layer's
 /// parameters receive their gradients from the inner backward, as PyTorch's reentrant checkpoint
-/// does; the layer is deterministic (no dropout), so the recomputation is exact.
+/// does. The recomputation is exact: the layer has no randomness but LoRA dropout, whose masks are
+/// seeded per micro-batch (<see cref="LoraAdapter.DropoutSeed"/>) and so drawn the same twice.
 /// </summary>
 public sealed class CheckpointedDecoderLayer : autograd.MultiTensorFunction<CheckpointedDecoderLayer>
 {

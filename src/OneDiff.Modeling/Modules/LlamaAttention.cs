@@ -15,6 +15,9 @@ public sealed class LlamaAttention : nn.Module
     public readonly Linear q_proj, k_proj, v_proj, o_proj;
     readonly FusedProjections _qkv; // registered nowhere: the parameters are q/k/v_proj's
 
+    /// <summary>LoRA adapters of q/k/v/o_proj, while attached (<see cref="Models.Llama.LlamaModel.AttachLora"/>).</summary>
+    public LoraSlots Lora { get; }
+
     public LlamaAttention(int layer, int hidden, int heads, int kvHeads, int headDim, bool qkvBias, bool outputBias) : base(nameof(LlamaAttention))
     {
         _layer = layer; _heads = heads; _kvHeads = kvHeads; _headDim = headDim;
@@ -24,6 +27,8 @@ public sealed class LlamaAttention : nn.Module
         o_proj = nn.Linear(heads * headDim, hidden, hasBias: outputBias);
         RegisterComponents();
         _qkv = new FusedProjections(q_proj, k_proj, v_proj);
+        Lora = new LoraSlots(register_module, name => _internal_submodules.Remove(name),
+            ("q_proj", q_proj), ("k_proj", k_proj), ("v_proj", v_proj), ("o_proj", o_proj));
     }
 
     /// <summary>Whether inference runs q/k/v as one product (see <see cref="FusedProjections"/>).</summary>
@@ -37,7 +42,7 @@ public sealed class LlamaAttention : nn.Module
         using var scope = torch.NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
         Tensor q, k, v;
-        if (_qkv.TryForward(x) is { } qkv)
+        if (Lora.IsEmpty && _qkv.TryForward(x) is { } qkv)
         {
             // (B, T, heads + 2 kvHeads, d): queries and keys side by side, rotated by one RoPE
             // (the same numbers as two: it is element-wise), then seen as (B, heads, T, d).
@@ -53,9 +58,9 @@ public sealed class LlamaAttention : nn.Module
             // same numbers, so a single view does it: one native call fewer per projection.
             Tensor Heads(Tensor projected, int heads) =>
                 t == 1 ? projected.view(b, heads, 1, _headDim) : projected.view(b, t, heads, _headDim).transpose(1, 2);
-            q = RotaryEmbedding.Apply(Heads(q_proj.forward(x), _heads), cos, sin);
-            k = RotaryEmbedding.Apply(Heads(k_proj.forward(x), _kvHeads), cos, sin);
-            v = Heads(v_proj.forward(x), _kvHeads);
+            q = RotaryEmbedding.Apply(Heads(Lora.Forward(q_proj, x), _heads), cos, sin);
+            k = RotaryEmbedding.Apply(Heads(Lora.Forward(k_proj, x), _kvHeads), cos, sin);
+            v = Heads(Lora.Forward(v_proj, x), _kvHeads);
         }
         if (cache is not null) (k, v) = cache.Update(_layer, k, v);
         if (lastQueryOnly && t > 1)
@@ -88,7 +93,7 @@ public sealed class LlamaAttention : nn.Module
             o = nn.functional.scaled_dot_product_attention(q, k, v, mask, is_casual: causal && mask is null);
         }
         var merged = t == 1 ? o.reshape(b, 1, _heads * _headDim) : o.transpose(1, 2).reshape(b, t, _heads * _headDim);
-        return o_proj.forward(merged).MoveToOuterDisposeScope();
+        return Lora.Forward(o_proj, merged).MoveToOuterDisposeScope();
     }
 
     /// <summary>cos/sin laid out (B, 1, T, d) for (B, heads, T, d) as (B, T, 1, d) for

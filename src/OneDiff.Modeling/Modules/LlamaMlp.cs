@@ -13,6 +13,9 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     public readonly Linear gate_proj, up_proj, down_proj;
     readonly FusedProjections _gateUp; // registered nowhere: the parameters are gate/up_proj's
 
+    /// <summary>LoRA adapters of gate/up/down_proj, while attached (<see cref="Models.Llama.LlamaModel.AttachLora"/>).</summary>
+    public LoraSlots Lora { get; }
+
     public LlamaMlp(int hidden, int intermediate, bool bias, string act) : base(nameof(LlamaMlp))
     {
         _act = act;
@@ -21,6 +24,8 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
         down_proj = nn.Linear(intermediate, hidden, hasBias: bias);
         RegisterComponents();
         _gateUp = new FusedProjections(gate_proj, up_proj);
+        Lora = new LoraSlots(register_module, name => _internal_submodules.Remove(name),
+            ("gate_proj", gate_proj), ("up_proj", up_proj), ("down_proj", down_proj));
     }
 
     /// <summary>Whether inference runs gate and up as one product (see <see cref="FusedProjections"/>).</summary>
@@ -30,13 +35,13 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         Tensor gate, up;
-        if (_gateUp.TryForward(x) is { } both)
+        if (Lora.IsEmpty && _gateUp.TryForward(x) is { } both)
         {
             long n = both.shape[^1] / 2;
             (gate, up) = (both.narrow(-1, 0, n), both.narrow(-1, n, n));
         }
-        else (gate, up) = (gate_proj.forward(x), up_proj.forward(x));
-        return down_proj.forward(Activations.Apply(_act, gate) * up).MoveToOuterDisposeScope();
+        else (gate, up) = (Lora.Forward(gate_proj, x), Lora.Forward(up_proj, x));
+        return Lora.Forward(down_proj, Activations.Apply(_act, gate) * up).MoveToOuterDisposeScope();
     }
 
     // A move gives every parameter storage of its own: share it again (same Parameter objects).

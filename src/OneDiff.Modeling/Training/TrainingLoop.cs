@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using OneDiff.Modeling.Checkpoints;
+using OneDiff.Modeling.Models.Llama;
 using OneDiff.Modeling.Models.OneDiff;
 using OneDiff.Modeling.Prompting;
 using TorchSharp;
@@ -46,6 +47,9 @@ public sealed record StageSettings
     public int CheckpointEvery { get; init; }
     /// <summary>Resume from the latest checkpoint of <see cref="CheckpointFolder"/> if there is one.</summary>
     public bool Resume { get; init; }
+    /// <summary>Stage II only: train LoRA adapters of the LLM (learning-rate group "lora") instead of
+    /// the LLM itself; they are merged into its weights when the stage ends.</summary>
+    public LoraConfig? Lora { get; init; }
 
     /// <summary>Optimizer steps per epoch and in all for <paramref name="examples"/> examples (a
     /// last partial batch is kept; a last partial accumulation is not).</summary>
@@ -76,6 +80,22 @@ public sealed class TrainingLoop
     public void Run(IReadOnlyList<TrainingExample> examples, StageSettings s, Action<StepProgress>? progress = null, CancellationToken cancel = default, Func<long, bool>? afterStep = null)
     {
         if (examples.Count == 0) throw new ArgumentException("there are no training examples", nameof(examples));
+        if (s.Lora is null)
+        {
+            RunStage(examples, s, progress, cancel, afterStep);
+            return;
+        }
+        if (s.Stage != TrainingStage.InstructionTuning)
+            throw new ArgumentException("LoRA adapts the LLM, which only stage II (instruction tuning) trains", nameof(s));
+        var body = _model.language_model.model;
+        body.AttachLora(s.Lora);
+        // Merged however the stage ends (a cancelled run keeps what it learned, as without LoRA).
+        try { RunStage(examples, s, progress, cancel, afterStep); }
+        finally { body.MergeLora(); }
+    }
+
+    void RunStage(IReadOnlyList<TrainingExample> examples, StageSettings s, Action<StepProgress>? progress, CancellationToken cancel, Func<long, bool>? afterStep)
+    {
         _model.SetStage(s.Stage);
         _model.train();
         var body = _model.language_model.model;
@@ -128,6 +148,8 @@ public sealed class TrainingLoop
                         var (ids, images) = prefetcher.Next();
                         if (ids.Length == 0) continue;
                         using var scope = torch.NewDisposeScope();
+                        // Each micro-batch its own dropout masks, the same however often it is computed.
+                        if (s.Lora is not null) body.SetLoraDropoutKey(((long)s.Seed << 40) ^ (step << 8) ^ micro);
                         var visual = Visual(examples, ids, images, side, s.CacheVisionFeatures, cache);
                         var loss = _model.Loss(visual, ids.Select(i => examples[i].Prompt).ToList()).div(Modules.Scalars.Of((long)s.GradientAccumulation));
                         loss.backward();

@@ -22,6 +22,9 @@ public sealed class LlamaModel : nn.Module
     /// for about one more forward pass of compute.</summary>
     public bool GradientCheckpointing { get; set; }
 
+    /// <summary>The LoRA settings of the attached adapters; null when none are attached.</summary>
+    public LoraConfig? Lora { get; private set; }
+
     public LlamaModel(LlamaConfig config) : base(nameof(LlamaModel))
     {
         Config = config;
@@ -30,6 +33,47 @@ public sealed class LlamaModel : nn.Module
         layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, config.NumHiddenLayers).Select(i => new LlamaDecoderLayer(i, config)).ToArray());
         norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
         RegisterComponents();
+    }
+
+    /// <summary>Attaches LoRA adapters to the targeted projections of every layer, on the layers'
+    /// device and dtype (<see cref="LoraAdapter"/>); the model's own parameters are left as they are.</summary>
+    public void AttachLora(LoraConfig config)
+    {
+        config.Validate();
+        if (Lora is not null) throw new InvalidOperationException("LoRA adapters are already attached; merge them first");
+        foreach (var layer in layers) { layer.self_attn.Lora.Attach(config); layer.mlp.Lora.Attach(config); }
+        Lora = config;
+    }
+
+    /// <summary>The attached adapters with their parameter-name prefixes (layers.N.self_attn.q_proj_lora).</summary>
+    public IEnumerable<(string Name, LoraAdapter Adapter)> LoraAdapters() =>
+        layers.SelectMany((layer, i) =>
+            layer.self_attn.Lora.Adapters.Select(a => ($"layers.{i}.self_attn.{a.Projection}_lora", a.Adapter))
+                .Concat(layer.mlp.Lora.Adapters.Select(a => ($"layers.{i}.mlp.{a.Projection}_lora", a.Adapter))));
+
+    /// <summary>Seeds the adapters' dropout for the next forward pass from one key (a training
+    /// step's), each adapter its own mask.</summary>
+    public void SetLoraDropoutKey(long key)
+    {
+        int i = 0;
+        foreach (var (_, adapter) in LoraAdapters())
+            adapter.DropoutSeed = (long)(Mix((ulong)key * 1_000_003UL + (ulong)i++) >> 1);
+    }
+
+    /// <summary>SplitMix64's finaliser: neighbouring keys give unrelated seeds.</summary>
+    static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>Folds the adapters into the projections' weights and removes them: the model is
+    /// then a plain one (same parameter names) that computes what the adapted one did.</summary>
+    public void MergeLora()
+    {
+        foreach (var layer in layers) { layer.self_attn.Lora.Merge(); layer.mlp.Lora.Merge(); }
+        Lora = null;
     }
 
     /// <param name="inputsEmbeds">(B, T, hidden).</param>

@@ -56,22 +56,29 @@ public sealed class OneDiffModel : nn.Module
     static Sequential Projector(int input, int output) =>
         nn.Sequential(("0", nn.Linear(input, output)), ("1", nn.GELU()), ("2", nn.Linear(output, output)));
 
-    /// <summary>Freezes what the stage freezes: the vision tower always; the LLM in stage I.</summary>
+    /// <summary>Freezes what the stage freezes: the vision tower always; the LLM in stage I, and in
+    /// stage II all of it but its LoRA adapters where they are attached.</summary>
     public void SetStage(TrainingStage stage)
     {
+        bool lora = language_model.model.Lora is not null;
         foreach (var p in vision_tower.parameters()) p.requires_grad = false;
-        foreach (var p in language_model.parameters()) p.requires_grad = stage == TrainingStage.InstructionTuning;
+        foreach (var p in language_model.parameters()) p.requires_grad = stage == TrainingStage.InstructionTuning && !lora;
+        foreach (var (_, adapter) in language_model.model.LoraAdapters())
+            foreach (var p in adapter.parameters()) p.requires_grad = stage == TrainingStage.InstructionTuning;
         foreach (var p in delta_module.parameters()) p.requires_grad = true;
         foreach (var p in mm_projector.parameters()) p.requires_grad = true;
         foreach (var p in delta_projector.parameters()) p.requires_grad = true;
     }
 
-    /// <summary>Parameters that train in the current stage, by group (delta module, projectors, LLM).</summary>
+    /// <summary>Parameters that train in the current stage, by group (delta_module, projectors,
+    /// language_model, lora: the LLM's adapters where attached).</summary>
     public IEnumerable<(string Group, Parameter Parameter)> TrainableParameters()
     {
         foreach (var p in delta_module.parameters()) if (p.requires_grad) yield return ("delta_module", p);
         foreach (var p in mm_projector.parameters().Concat(delta_projector.parameters())) if (p.requires_grad) yield return ("projectors", p);
-        foreach (var p in language_model.parameters().Distinct()) if (p.requires_grad) yield return ("language_model", p);
+        var adapters = language_model.model.LoraAdapters().SelectMany(a => a.Adapter.parameters()).Select(p => p.Handle).ToHashSet();
+        foreach (var p in language_model.parameters().Distinct())
+            if (p.requires_grad) yield return (adapters.Contains(p.Handle) ? "lora" : "language_model", p);
     }
 
     ScalarType LlmType => language_model.model.embed_tokens.weight!.dtype;
