@@ -106,6 +106,19 @@ public class TrainCheckTests
     }
 
     [Fact]
+    public void CheckPlansLoraWithItsAdapterSizeAndLearningRate()
+    {
+        string dir = Tree(20);
+        File.WriteAllText(Path.Combine(dir, "config.yaml"), Config.Replace("  Device: cpu\n", "  Device: cpu\n  LoraRank: 8\n"));
+        var (code, output, err) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--check");
+        Assert.True(code == 0, err + output);
+        Assert.Contains("learning rates projectors 2E-5, delta_module 2E-5, lora 2E-4", output);
+        // Tiny: hidden 128, 4 query and 2 key/value heads of 32, feed-forward 344, 2 layers:
+        // (256 + 192 + 192 + 256 + 3 x 472) x rank 8 x 2 layers.
+        Assert.Contains("stage II LoRA: rank 8, alpha 16, dropout 0.05 on q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj: 36,992 adapter parameters train", output);
+    }
+
+    [Fact]
     public void ConversationsAreCheckedPlannedAndTrainedInStageTwo()
     {
         string dir = Tree(20);

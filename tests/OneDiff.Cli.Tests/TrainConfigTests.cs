@@ -46,6 +46,29 @@ public class TrainConfigTests
         Assert.All([o.ClipFolder, o.BertFolder, o.LlmFolder], f => Assert.True(Path.IsPathRooted(f), $"{f} is resolved against the config"));
     }
 
+    [Fact]
+    public void TheLoraRecipeIsThePaperRecipeWithLlavasLoraInStageTwo()
+    {
+        var paper = TrainConfig.Read(Path.Combine(Recipes, "onediff-vicuna7b-diffcap.yaml"));
+        var c = TrainConfig.Read(Path.Combine(Recipes, "onediff-vicuna7b-diffcap-lora.yaml"));
+        var o = c.TrainerOptions();
+        var trainers = new Microsoft.ML.MLContext().DiffCaptioning().Trainers;
+        var one = trainers.OneDiff(o).StageOneSettings();
+        var two = trainers.OneDiff(o).StageTwoSettings();
+        var paperOne = trainers.OneDiff(paper.TrainerOptions()).StageOneSettings();
+        Assert.Equal((paperOne.BatchSize, paperOne.GradientAccumulation, paperOne.Epochs), (one.BatchSize, one.GradientAccumulation, one.Epochs));
+        Assert.Equal(paperOne.LearningRates, one.LearningRates);
+        Assert.Null(one.Lora);
+        Assert.Equal(64, two.BatchSize * two.GradientAccumulation);
+        Assert.Equal(new Dictionary<string, double> { ["projectors"] = 2e-5, ["delta_module"] = 2e-5, ["lora"] = 2e-4 }, two.LearningRates);
+        Assert.Equal(new Modeling.Models.Llama.LoraConfig { Rank = 128, Alpha = 256, Dropout = 0.05 }.Targets, two.Lora!.Targets);
+        Assert.Equal((128, 256.0, 0.05), (two.Lora.Rank, two.Lora.Alpha, two.Lora.Dropout));
+        Assert.True(two.GradientCheckpointing);
+        Assert.Equal(paper.Train.Select(t => (t.Format, t.Split)), c.Train.Select(t => (t.Format, t.Split)));
+        Assert.Equal(paper.Conversations, c.Conversations);
+        Assert.Equal(paper.Captions, c.Captions);
+    }
+
     static string WriteConfig(string text)
     {
         string dir = TestPaths.NewTempDir("config");

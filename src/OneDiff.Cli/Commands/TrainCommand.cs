@@ -188,6 +188,9 @@ public static class TrainCommand
         else if (examples == 0) problems.Add("stage II has no training examples: every train dataset is empty or unreadable");
         else Console.WriteLine($"stage II (instruction tuning): {N(examples)} {(o.PackReferences ? "pairs (references packed)" : "examples (one per reference caption)")}" +
             (conversations > 0 ? $" and {N(conversations)} conversations" : "") + "; " + Plan(trainer.StageTwoSettings(), examples + conversations));
+        if (o.Lora() is { } lora)
+            Console.WriteLine($"stage II LoRA: rank {lora.Rank}, alpha {lora.Alpha.ToString("G4", CultureInfo.InvariantCulture)}, dropout {lora.Dropout.ToString("G3", CultureInfo.InvariantCulture)} " +
+                $"on {string.Join(", ", lora.Targets)}: {N(lora.ParameterCount(OneDiffConfig.Preset(o.Preset).Llm))} adapter parameters train, the LLM's own stay frozen; merged into the LLM when training ends");
 
         Console.WriteLine($"output: {c.Resolve(c.Output)}");
         if (c.SkipBad && problems.Count > 0) Console.WriteLine("skipBad is set: training would skip the records below and go on");
