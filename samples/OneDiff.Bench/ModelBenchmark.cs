@@ -170,12 +170,13 @@ static class ModelBenchmark
         }
     }
 
-    /// <summary>The process's peak resident memory (Linux VmHWM): the CPU runs' memory measure.</summary>
+    /// <summary>The process's peak resident memory (Linux VmHWM, "VmHWM:\t 7810000 kB", the tab alone
+    /// from 10 GB up): the CPU runs' memory measure.</summary>
     static double? PeakResidentGiB()
     {
         if (!File.Exists("/proc/self/status")) return null;
         var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        return line is null ? null : Math.Round(long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1048576.0, 2);
+        return line is null ? null : Math.Round(long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) / 1048576.0, 2);
     }
 
     static IEnumerable<int> Rotation(int count, int start) => Enumerable.Range(0, count).Select(k => (k + start) % count);
