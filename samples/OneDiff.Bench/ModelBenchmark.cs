@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using OneDiff.Modeling.Generation;
+using OneDiff.Modeling.Models.Llama;
 using OneDiff.Modeling.Models.OneDiff;
 using OneDiff.Modeling.Modules;
 using OneDiff.Modeling.Prompting;
@@ -48,6 +49,9 @@ static class ModelBenchmark
         Tensor Images(int n) => torch.randn([n, 3, side, side], dtype: resolved.DefaultDtype, device: device);
 
         bool checkpointing = args.Contains("--checkpointing");
+        // --lora R: stage II as LoRA of rank R (alpha 2R, dropout 0.05, every projection: LLaVA-1.5's
+        // LoRA settings at R = 128) instead of training the whole LLM.
+        var lora = Arg(args, "--lora") is { } rank ? new LoraConfig { Rank = int.Parse(rank), Alpha = 2.0 * int.Parse(rank) } : null;
         // The defaults first, alone, so that their lines' peak memory is theirs. With
         // --compare-kernels, then the defaults, the other RMSNorm form and the other projection form,
         // taken in turn within every repetition, each rotation starting with the next one, so that
@@ -79,6 +83,7 @@ static class ModelBenchmark
 
         void MeasureSft(List<(bool? Norm, bool Projections)> forms, string pass)
         {
+            if (lora is not null) model.language_model.model.AttachLora(lora);
             model.SetStage(TrainingStage.InstructionTuning);
             model.train();
             model.language_model.model.GradientCheckpointing = checkpointing;
@@ -98,6 +103,7 @@ static class ModelBenchmark
                     var t = Stopwatch.StartNew();
                     using (var scope = torch.NewDisposeScope())
                     {
+                        if (lora is not null) model.language_model.model.SetLoraDropoutKey(step);
                         var visual = model.EncodePair(Images(batch), Images(batch));
                         seq = Prefix + visual.shape[1] + Prompt + Answer;
                         var l = model.Loss(visual, prompts);
@@ -109,20 +115,24 @@ static class ModelBenchmark
                     Sync(resolved);
                     if (step >= 2) times[f].Add(t.Elapsed.TotalSeconds);
                 }
+            long trainable = model.TrainableParameters().Sum(t => t.Parameter.numel());
             for (int f = 0; f < forms.Count; f++)
             {
                 double s = Median(times[f]);
                 long tokens = batch * seq;
+                // Model FLOPs as the reference counts them (6 per LLM parameter and token): LoRA skips the
+                // frozen weights' gradients (about a third of that) but the figure stays comparable.
                 double flops = 6.0 * nLlm * tokens + 2.0 * nVision * 2 * batch * (config.Vision.NumPatches + 1);
                 Print(new
                 {
                     what = "sft_step", batch, seq, median_s = Math.Round(s, 4), samples_per_s = Math.Round(batch / s, 2), tokens_per_s = Math.Round(tokens / s),
                     model_tflops_per_s = Math.Round(flops / s / 1e12, 1), loss = Math.Round(losses[f], 4), peak_mem_gib = memory?.PeakGiB,
-                    peak_rss_gib = PeakResidentGiB(), checkpointing, kernels = Use(forms[f]), pass,
+                    peak_rss_gib = PeakResidentGiB(), checkpointing, lora_rank = lora?.Rank, trainable_params = trainable, kernels = Use(forms[f]), pass,
                 });
             }
             Use(chosen);
             model.language_model.model.GradientCheckpointing = false;
+            if (lora is not null) model.language_model.model.MergeLora();
         }
 
         void MeasureGeneration(List<(bool? Norm, bool Projections)> forms, string pass)
