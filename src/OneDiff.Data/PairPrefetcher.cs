@@ -52,19 +52,21 @@ public static class PairPrefetcher
         PrepareOne(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2), processor, report);
 
     /// <summary>Prepares a record whose images come as paths, bytes or pixels (an IDataView row).</summary>
-    public static PreparedPair? PrepareOne(DiffCapRecord r, ImageInput image1, ImageInput image2, ClipImageProcessor processor, DataReport report)
+    /// <param name="where">names the record in a problem; null: "id {record id}".</param>
+    public static PreparedPair? PrepareOne(DiffCapRecord r, ImageInput image1, ImageInput image2, ClipImageProcessor processor, DataReport report, string? where = null)
     {
+        where ??= $"id {r.Id}";
         // The same input on both sides (a single image shown as a pair) is decoded once.
-        float[]? a = Load(r, image1, processor, report), b = a is null ? null : ReferenceEquals(image1, image2) ? a : Load(r, image2, processor, report);
+        float[]? a = Load(where, image1, processor, report), b = a is null ? null : ReferenceEquals(image1, image2) ? a : Load(where, image2, processor, report);
         return a is null || b is null ? null : new PreparedPair(r, a, b);
     }
 
-    static float[]? Load(DiffCapRecord r, ImageInput image, ClipImageProcessor processor, DataReport report)
+    static float[]? Load(string where, ImageInput image, ClipImageProcessor processor, DataReport report)
     {
         try { return processor.Process(image.Decode()); }
         catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException)
         {
-            report.Problem($"id {r.Id}", image.Name, e.Message.Replace(image.Name + ": ", ""));
+            report.Problem(where, image.Name, e.Message.Replace(image.Name + ": ", ""));
             return null;
         }
     }

@@ -360,7 +360,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             var (record, image) = records[i];
             var images = new TrainingImages(() =>
             {
-                var p = PairPrefetcher.PrepareOne(record, image, image, processor, errors)!;
+                var p = PairPrefetcher.PrepareOne(record, image, image, processor, errors, where: record.Id)!;
                 return (p.Image1, p.Image2);
             });
             var e = prompts.EncodeConversation(c.Turns.Select(t => (t.Question, t.Answer)).ToList());
@@ -402,7 +402,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
                 throw new InvalidOperationException($"ConversationData row {row}: {q.Count} question(s) and {a.Count} answer(s); a conversation needs one answer per question, at least one");
             if (a.FindIndex(x => x.Trim().Length == 0) is var empty and >= 0)
                 throw new InvalidOperationException($"ConversationData row {row}: answer {empty + 1} is empty");
-            list.Add(new ImageConversation($"conversation row {row}", vi.ToString(), q.Zip(a, (x, y) => new ConversationTurn(x, y)).ToList()));
+            list.Add(new ImageConversation($"ConversationData row {row}", vi.ToString(), q.Zip(a, (x, y) => new ConversationTurn(x, y)).ToList()));
             row++;
         }
         return list;

@@ -80,9 +80,17 @@ public class ConversationTrainingTests
             "ConversationData row 1: 2 question(s) and 1 answer(s)");
         Fails<InvalidOperationException>([new() { Image = image, Questions = ["a?"], Answers = [" "] }], "ConversationData row 0: answer 1 is empty");
         string missing = Path.Combine(dir, "nope.png");
-        Fails<DataException>([new() { Image = image, Questions = ["a?"], Answers = ["x"] }, new() { Image = missing, Questions = ["a?"], Answers = ["x"] }],
-            $"conversation row 1");
-        Fails<DataException>([new() { Image = missing, Questions = ["a?"], Answers = ["x"] }], missing);
+        // A missing image is named by its row, whether the up-front check finds it or its batch does.
+        foreach (bool validate in new[] { true, false })
+        {
+            var trainer = ml.DiffCaptioning().Trainers.OneDiff(Tiny(ml.Data.LoadFromEnumerable(new ConversationRow[]
+                { new() { Image = image, Questions = ["a?"], Answers = ["x"] }, new() { Image = missing, Questions = ["a?"], Answers = ["x"] } })));
+            trainer.TrainerOptions.StageTwoSteps = 2;
+            trainer.TrainerOptions.ValidateImages = validate;
+            var e = Assert.Throws<DataException>(() => trainer.Fit(pairs));
+            Assert.Equal("ConversationData row 1", e.Problem.Record);
+            Assert.Equal(missing, e.Problem.File);
+        }
 
         // Columns of the wrong kind, and a template that cannot take turns.
         var flat = ml.Data.LoadFromEnumerable(new[] { new { Image = image, Questions = "a?", Answers = "x" } });
