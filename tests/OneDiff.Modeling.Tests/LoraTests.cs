@@ -1,7 +1,5 @@
 using OneDiff.Modeling.Models.Llama;
 using OneDiff.Modeling.Models.OneDiff;
-using OneDiff.Modeling.Prompting;
-using OneDiff.Modeling.Tokenization;
 using OneDiff.Modeling.Training;
 using OneDiff.Tests.Common;
 using TorchSharp;
@@ -74,16 +72,9 @@ public class LoraTests
         Assert.True(diff < 1e-4, $"merged vs adapted: {diff}");
     }
 
-    static List<TrainingExample> Examples(int count)
-    {
-        var rng = new Random(5);
-        var prompts = new PromptEncoder(TextTokenizer.Tiny(), ConversationTemplate.Plain);
-        string[] answers = ["the red car is gone", "a man appeared", "the cone moved left", "nothing changed"];
-        float[] Image() => Enumerable.Range(0, 3 * 64 * 64).Select(_ => (float)rng.NextDouble()).ToArray();
-        return Enumerable.Range(0, count).Select(i => new TrainingExample(Image(), Image(), prompts.Encode("", answers[i % answers.Length]))).ToList();
-    }
+    static List<TrainingExample> Examples(int count) => TrainingLoopTests.Examples(count);
 
-    static OneDiffModel NewModel() { torch.manual_seed(9); return new OneDiffModel(OneDiffConfig.Tiny); }
+    static OneDiffModel NewModel() => TrainingLoopTests.NewModel();
 
     static StageSettings Settings(LoraConfig? lora, string? folder = null, bool resume = false) => new()
     {

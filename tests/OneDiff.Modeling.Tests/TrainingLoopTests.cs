@@ -11,7 +11,7 @@ namespace OneDiff.Modeling.Tests;
 
 public class TrainingLoopTests
 {
-    static List<TrainingExample> Examples(int count, int seed = 5)
+    internal static List<TrainingExample> Examples(int count, int seed = 5)
     {
         var rng = new Random(seed);
         var prompts = new PromptEncoder(TextTokenizer.Tiny(), ConversationTemplate.Plain);
@@ -20,7 +20,7 @@ public class TrainingLoopTests
         return Enumerable.Range(0, count).Select(i => new TrainingExample(Image(), Image(), prompts.Encode("", answers[i % answers.Length]))).ToList();
     }
 
-    static OneDiffModel NewModel() { torch.manual_seed(9); return new OneDiffModel(OneDiffConfig.Tiny); }
+    internal static OneDiffModel NewModel() { torch.manual_seed(9); return new OneDiffModel(OneDiffConfig.Tiny); }
 
     static StageSettings Settings(TrainingStage stage, string? folder = null, bool resume = false) => new()
     {
