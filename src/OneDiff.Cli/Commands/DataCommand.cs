@@ -10,18 +10,17 @@ public static class DataCommand
 {
     public static Command Create()
     {
-        var format = new Option<string>("--format") { Description = $"dataset format: {string.Join(", ", DatasetReader.Formats.Keys)}", Required = true };
-        var root = new Option<string>("--root") { Description = "the dataset folder, laid out as its authors ship it", Required = true };
-        var split = new Option<string>("--split") { Description = "split name", DefaultValueFactory = _ => "train" };
+        var dataset = new DatasetSplitOptions();
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var skipBad = new Option<bool>("--skip-bad") { Description = "exit 0 even when problems were found (they are still listed)" };
         var noDecode = new Option<bool>("--no-decode") { Description = "check annotations and file presence only, do not decode every image" };
         var inspect = new Command("inspect", "Count records, pairs and references of a dataset and list every problem found; exits 1 when there is one")
-        { format, root, split, json, skipBad, noDecode };
+        { json, skipBad, noDecode };
+        foreach (var o in dataset.All) inspect.Options.Add(o);
         inspect.SetAction(parse =>
         {
             InspectionResult result;
-            try { result = DatasetInspector.Inspect(parse.GetValue(format)!, parse.GetValue(root)!, parse.GetValue(split)!, !parse.GetValue(noDecode)); }
+            try { result = DatasetInspector.Inspect(parse.GetValue(dataset.Format)!, parse.GetValue(dataset.Root)!, parse.GetValue(dataset.Split)!, !parse.GetValue(noDecode)); }
             catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or DirectoryNotFoundException or JsonException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");

@@ -16,18 +16,17 @@ public static class DataExportCommand
 {
     public static Command Create()
     {
-        var format = new Option<string>("--format") { Description = $"dataset format: {string.Join(", ", DatasetReader.Formats.Keys)}", Required = true };
-        var root = new Option<string>("--root") { Description = "the dataset folder, laid out as its authors ship it", Required = true };
-        var split = new Option<string>("--split") { Description = "split name", DefaultValueFactory = _ => "train" };
+        var dataset = new DatasetSplitOptions();
         var output = new Option<string>("--out") { Description = "the DiffCap JSON-lines file to write (image paths relative to it where they lie below its folder)", Required = true };
         var skipBad = new Option<bool>("--skip-bad") { Description = "skip bad records, listing each on stderr, instead of stopping at the first" };
-        var command = new Command("export", "Write a dataset split as DiffCap JSON lines") { format, root, split, output, skipBad };
+        var command = new Command("export", "Write a dataset split as DiffCap JSON lines") { output, skipBad };
+        foreach (var o in dataset.All) command.Options.Add(o);
         command.SetAction(parse =>
         {
             try
             {
                 var report = new DataReport(parse.GetValue(skipBad) ? BadInputMode.Skip : BadInputMode.Error);
-                var records = DatasetReader.ForFormat(parse.GetValue(format)!).Read(parse.GetValue(root)!, new ReadOptions { Split = parse.GetValue(split)! }, report);
+                var records = DatasetReader.ForFormat(parse.GetValue(dataset.Format)!).Read(parse.GetValue(dataset.Root)!, new ReadOptions { Split = parse.GetValue(dataset.Split)! }, report);
                 foreach (var p in report.Skipped) Console.Error.WriteLine($"skipped {p}");
                 string file = parse.GetValue(output)!;
                 DiffCapJsonl.Write(file, records);
