@@ -52,15 +52,17 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
             .Where(kv => ExternalVisionFolder is null || !kv.Key.StartsWith("vision_tower.", StringComparison.Ordinal))
             .Where(kv => !(Model.Config.Llm.TieWordEmbeddings && kv.Key == "language_model.lm_head.weight"))
             .ToList();
+        // Two passes over the weights: the first for the length and SHA-256 that the entry puts
+        // before them, the second into the zip. Neither holds them all (a 7B model's are 14 GB,
+        // and a MemoryStream ends at 2 GB), nor needs a temporary file of that size.
+        using var digest = new DigestStream();
+        SafetensorsWriter.Write(digest, tensors);
         ctx.SaveBinaryStream(WeightsStream, w =>
         {
-            using var buffer = new MemoryStream();
-            SafetensorsWriter.Write(buffer, tensors);
-            w.Write(buffer.Length);
-            w.Write(SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
+            w.Write(digest.Length);
+            w.Write(digest.Hash());
             w.Flush();
-            buffer.Position = 0;
-            buffer.CopyTo(w.BaseStream);
+            SafetensorsWriter.Write(w.BaseStream, tensors);
         });
     }
 
