@@ -8,6 +8,7 @@ return args.FirstOrDefault() switch
     "training-memory" => TrainingMemoryBenchmark.Run(args.Skip(1).ToArray()),
     "pair-search" => PairSearchBenchmark.Run(args.Skip(1).ToArray()),
     "fit-memory" => FitMemoryBenchmark.Run(args.Skip(1).ToArray()),
+    "model-file" => ModelFileBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
@@ -19,5 +20,6 @@ static int Usage()
     Console.Error.WriteLine("       OneDiff.Bench training-memory [--pairs 6000] [--preload]");
     Console.Error.WriteLine("       OneDiff.Bench pair-search [--images 20000] [--dim 768] [--neighbors 1] [--device cpu|cuda]");
     Console.Error.WriteLine("       OneDiff.Bench fit-memory [--pairs 2000] [--size 256] [--columns mlimage|bytes|paths]");
+    Console.Error.WriteLine("       OneDiff.Bench model-file [--layers 3]");
     return 2;
 }
