@@ -19,6 +19,9 @@ public sealed record CaptioningSettings
     public int BatchSize { get; init; } = 16;
     public bool PadToSquare { get; init; }
     public string Device { get; init; } = "auto";
+    /// <summary>The weights' dtype when loaded: auto (bf16 on CUDA, fp32 on the CPU), float32,
+    /// bfloat16 or float16 (CUDA only).</summary>
+    public string Precision { get; init; } = "auto";
 
     public ImagePairColumns Columns => new()
     {

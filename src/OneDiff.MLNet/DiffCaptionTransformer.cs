@@ -46,6 +46,9 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
 
     public OneDiffConfig Config => Model.Config;
 
+    /// <summary>Where and in what precision the model runs, e.g. "cpu, bfloat16".</summary>
+    public string RunsOn => $"{Device.Name}, {Model.language_model.model.embed_tokens.weight!.dtype.ToString().ToLowerInvariant()}";
+
     public bool IsRowToRowMapper => true;
 
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)

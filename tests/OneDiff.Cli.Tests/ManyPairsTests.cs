@@ -163,6 +163,8 @@ public class ManyPairsTests(OverfitFixture f)
             ["--model", f.ModelFile, "--before", f.Pairs[0].A, "--after", f.Pairs[0].B, "--beams", "0"],
             ["--model", f.ModelFile, "--before", f.Pairs[0].A, "--after", f.Pairs[0].B, "--device", "tpu"],
             ["--model", f.ModelFile, "--before", f.Pairs[0].A, "--after", f.Pairs[0].B, "--split", "val"],
+            ["--model", f.ModelFile, "--before", f.Pairs[0].A, "--after", f.Pairs[0].B, "--precision", "float64"],
+            ["--model", f.ModelFile, "--before", f.Pairs[0].A, "--after", f.Pairs[0].B, "--precision", "float16", "--device", "cpu"],
         ];
         foreach (var args in cases)
         {
@@ -180,6 +182,24 @@ public class ManyPairsTests(OverfitFixture f)
         var (code3, _, err3) = CliRunner.Run(EvaluateCommand.Create(), "--input", "x.json", "--save", "out");
         Assert.Equal(2, code3);
         Assert.Contains("--save, --prompt and --group-by go with --model", err3);
+    }
+
+    [Fact]
+    public void Bfloat16HalvesTheWeightsOnTheCpuAndTheOverfitModelStillWritesItsReferences()
+    {
+        using (var half = DiffCaptioningCatalog.LoadTransformer(f.Ml, f.ModelFile, new CaptioningOverrides { Precision = "bfloat16", Device = "cpu" }))
+        using (var full = DiffCaptioningCatalog.LoadTransformer(f.Ml, f.ModelFile, new CaptioningOverrides { Device = "cpu" }))
+        {
+            Assert.Equal("cpu, bfloat16", half.RunsOn);
+            Assert.Equal("cpu, float32", full.RunsOn);
+        }
+        string dir = TestPaths.NewTempDir("bf16");
+        string file = Path.Combine(dir, "pairs.tsv");
+        File.WriteAllLines(file, f.Pairs.Select((p, i) => $"{p.A}\t{p.B}\t{i}"));
+        var (code, output, err) = CliRunner.Run(CaptionCommand.Create(), "--model", f.ModelFile, "--pairs", file, "--precision", "bf16", "--device", "cpu");
+        Assert.True(code == 0, err);
+        Assert.Contains("captioning 8 pairs on cpu, bfloat16", err);
+        Assert.Equal(f.Pairs.Select((p, i) => $"{i}\t{p.Caption}"), output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 
     [Fact]

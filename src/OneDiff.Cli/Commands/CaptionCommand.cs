@@ -75,6 +75,7 @@ public static class CaptionCommand
     /// about every 10 seconds.</summary>
     internal static IEnumerable<(string Id, string Caption)> CaptionAll(DiffCaptionTransformer transformer, IReadOnlyList<DiffCapRecord> records, TextWriter log)
     {
+        log.WriteLine($"captioning {records.Count} pairs on {transformer.RunsOn}");
         var clock = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
         var rows = records.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2)));

@@ -89,7 +89,7 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
             : DeviceSelector.Resolve(settings.Device);
         var folders = header.ExternalVisionFolder is { } vf ? new PretrainedFolders(Clip: vf) : null;
         if (folders is not null) CheckHashes(header.ExternalVisionFolder!, header.ExternalVisionSha256 ?? []);
-        var model = OneDiffPretrained.Build(config, folders, device.ToTorch(), device.DefaultDtype);
+        var model = OneDiffPretrained.Build(config, folders, device.ToTorch(), device.Dtype(settings.Precision));
 
         string temp = Path.Combine(Path.GetTempPath(), $"onediff-load-{Guid.NewGuid():N}.safetensors");
         try

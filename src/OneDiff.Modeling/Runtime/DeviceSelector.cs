@@ -12,6 +12,20 @@ public sealed record ResolvedDevice(DeviceType Type, int Index, string Reason)
     /// <summary>The compute dtype for this device: bf16 on CUDA (norms, softmax and the loss still
     /// run in fp32), fp32 on the CPU.</summary>
     public torch.ScalarType DefaultDtype => IsCuda ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
+
+    /// <summary>The weights' dtype for a precision setting: <c>auto</c> (<see cref="DefaultDtype"/>),
+    /// <c>float32</c>, <c>bfloat16</c> (half the memory: a 7B model in 14 GB instead of 28, also on
+    /// the CPU), or <c>float16</c> (CUDA only: libtorch's CPU kernels lack it).</summary>
+    public torch.ScalarType Dtype(string? precision) => (precision ?? "auto").Trim().ToLowerInvariant() switch
+    {
+        "" or "auto" => DefaultDtype,
+        "float32" or "fp32" => torch.ScalarType.Float32,
+        "bfloat16" or "bf16" => torch.ScalarType.BFloat16,
+        "float16" or "fp16" when IsCuda => torch.ScalarType.Float16,
+        "float16" or "fp16" => throw new ArgumentException($"precision '{precision}' runs on CUDA only; on the CPU use bfloat16 or float32"),
+        _ => throw new ArgumentException($"unknown precision '{precision}' (auto, float32, bfloat16, float16)"),
+    };
+
     public override string ToString() => Name;
 }
 
