@@ -132,7 +132,10 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         public string? CheckpointFolder { get; set; }
         public int CheckpointEvery { get; set; }
         public bool Resume { get; set; }
-        /// <summary>Keep the frozen vision weights out of the saved model (referenced by ClipFolder and SHA-256).</summary>
+        /// <summary>Keep the frozen pretrained weights out of the saved model, referenced by folder
+        /// and SHA-256 and read from there when it loads: the vision tower's (ClipFolder), and with
+        /// LoRA the LLM's (LlmFolder), its adapters saved instead (a 7B model's file then holds
+        /// about 1 GB rather than 14).</summary>
         public bool ExternalBaseWeights { get; set; }
 
         public int MaxNewTokens { get; set; } = 32;
@@ -175,7 +178,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             if (!(WeightDecay >= 0)) throw new ArgumentException($"{nameof(WeightDecay)} must not be negative, not {WeightDecay}", nameof(WeightDecay));
             if (!(MaxGradNorm >= 0)) throw new ArgumentException($"{nameof(MaxGradNorm)} must not be negative (0: no clipping), not {MaxGradNorm}", nameof(MaxGradNorm));
             if (ValidateEvery < 0 || CheckpointEvery < 0) throw new ArgumentException($"{nameof(ValidateEvery)} and {nameof(CheckpointEvery)} must not be negative (0: never)");
-            if (ExternalBaseWeights && ClipFolder is null) throw new ArgumentException($"{nameof(ExternalBaseWeights)} needs {nameof(ClipFolder)}", nameof(ExternalBaseWeights));
+            if (ExternalBaseWeights && ClipFolder is null && !(LoraRank > 0 && LlmFolder is not null))
+                throw new ArgumentException($"{nameof(ExternalBaseWeights)} needs {nameof(ClipFolder)}, or {nameof(LlmFolder)} with LoRA ({nameof(LoraRank)} above 0): " +
+                    "weights from a folder to reference", nameof(ExternalBaseWeights));
             var template = ConversationTemplate.ByName(StageTwoTemplate ?? OneDiffConfig.Preset(Preset).StageTwoTemplate);
             if ((withConversations ?? ConversationData is not null) && (!template.IncludePrompt || template.NextUserPrefix is null))
                 throw new ArgumentException($"{nameof(ConversationData)} needs a stage II template that reads questions and takes turns (vicuna_v1 or chatml); " +
@@ -271,13 +276,21 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
                 $"{lora.ParameterCount(model.Config.Llm):N0} adapter parameters train instead of the LLM's {model.language_model.parameters().Distinct().Sum(p => p.numel()):N0}, merged into it when the stage ends");
         var transformer = new DiffCaptionTransformer(model, tokenizer, tokenizerSource, settings, device)
         {
-            ExternalVisionFolder = o.ExternalBaseWeights ? o.ClipFolder ?? throw new InvalidOperationException("ExternalBaseWeights needs ClipFolder") : null,
+            ExternalVisionFolder = o.ExternalBaseWeights ? o.ClipFolder : null,
         };
         loop.Run(train, StageTwoSettings(), Report, o.Cancellation, o.ValidationData is not null && o.ValidateEvery > 0 ? step =>
         {
             if (step % o.ValidateEvery == 0) { Validate(transformer, ch); model.train(); }
             return true;
         } : null);
+        if (o.ExternalBaseWeights && o.Lora() is { } trained && o.LlmFolder is { } llmFolder)
+        {
+            // The LLM stayed as its folder has it: the saved model references it and keeps the adapters.
+            transformer.ExternalLlmFolder = llmFolder;
+            transformer.Lora = trained;
+            transformer.LoraWeights = loop.LoraWeights;
+        }
+        else foreach (var t in loop.LoraWeights?.Values ?? Enumerable.Empty<TorchSharp.torch.Tensor>()) t.Dispose();
         LossHistory = loop.Losses.ToList();
         if (o.ValidationData is not null) Validate(transformer, ch);
         ch.Info(MessageSensitivity.None, $"trained in {sw.Elapsed:mm\\:ss}");

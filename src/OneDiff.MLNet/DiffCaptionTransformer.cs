@@ -3,6 +3,7 @@ using Microsoft.ML.Data;
 using OneDiff.Data;
 using OneDiff.Data.Images;
 using OneDiff.Modeling.Generation;
+using OneDiff.Modeling.Models.Llama;
 using OneDiff.Modeling.Models.OneDiff;
 using OneDiff.Modeling.Prompting;
 using OneDiff.Modeling.Runtime;
@@ -28,6 +29,12 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
     internal ResolvedDevice Device { get; }
     /// <summary>Where the frozen vision weights live when they are kept out of the saved zip.</summary>
     internal string? ExternalVisionFolder { get; init; }
+    /// <summary>Where the LLM's base weights live when a LoRA model keeps them out of the saved zip
+    /// (its adapters, <see cref="LoraWeights"/>, are saved instead).</summary>
+    internal string? ExternalLlmFolder { get; set; }
+    internal LoraConfig? Lora { get; set; }
+    /// <summary>The adapters merged into the LLM (CPU copies), kept to save them.</summary>
+    internal Dictionary<string, Tensor>? LoraWeights { get; set; }
 
     readonly PromptEncoder _prompts;
     readonly ClipImageProcessor _processor;
@@ -112,5 +119,9 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
         return ids.Select(row => Tokenizer.Decode(row.Where(t => t != Tokenizer.EosId && t != Tokenizer.PadId).Select(t => (int)t)).Trim()).ToList();
     }
 
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        Model.Dispose();
+        foreach (var t in LoraWeights?.Values ?? Enumerable.Empty<Tensor>()) t.Dispose();
+    }
 }

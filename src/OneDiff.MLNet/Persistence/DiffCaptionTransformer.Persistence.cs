@@ -4,6 +4,7 @@ using Microsoft.ML;
 using Microsoft.ML.Runtime;
 using OneDiff.MLNet;
 using OneDiff.Modeling.Checkpoints;
+using OneDiff.Modeling.Models.Llama;
 using OneDiff.Modeling.Models.OneDiff;
 using OneDiff.Modeling.Runtime;
 using OneDiff.Modeling.Tokenization;
@@ -24,7 +25,9 @@ namespace OneDiff.MLNet;
 public sealed partial class DiffCaptionTransformer : ICanSaveModel
 {
     internal const string LoaderSignature = "OneDiffCaptionXf"; // ML.NET allows at most 24 characters
-    const int FormatVersion = 1;
+    // 1: every weight in the zip but an external vision tower; 2: also an external LLM with LoRA
+    // adapters (written only for such models, so that the others stay readable by version 1).
+    const int FormatVersion = 2;
     const string WeightsStream = "OneDiffWeights.safetensors";
 
     static VersionInfo GetVersionInfo() => new(
@@ -36,21 +39,32 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
     // weights are placed on a device.
     internal static readonly AsyncLocal<CaptioningOverrides?> LoadOverrides = new();
 
-    sealed record Header(int FormatVersion, string Settings, string Config, string TokenizerKind, string? ExternalVisionFolder, Dictionary<string, string>? ExternalVisionSha256);
+    sealed record Header(int FormatVersion, string Settings, string Config, string TokenizerKind, string? ExternalVisionFolder, Dictionary<string, string>? ExternalVisionSha256,
+        string? ExternalLlmFolder = null, Dictionary<string, string>? ExternalLlmSha256 = null, LoraConfig? Lora = null);
+
+    const string LlmPrefix = "language_model.", AdapterPrefix = "language_model.model.";
+
+    /// <summary>Whether a weight of the model comes from outside the zip (an external folder's).</summary>
+    static bool External(string name, string? visionFolder, string? llmFolder, OneDiffConfig config) =>
+        (visionFolder is not null && name.StartsWith("vision_tower.", StringComparison.Ordinal))
+        || (llmFolder is not null && name.StartsWith(LlmPrefix, StringComparison.Ordinal) && !name.Contains("_lora.", StringComparison.Ordinal))
+        || (config.Llm.TieWordEmbeddings && name == "language_model.lm_head.weight");
 
     void ICanSaveModel.Save(ModelSaveContext ctx)
     {
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
-        Dictionary<string, string>? hashes = ExternalVisionFolder is { } folder ? HashWeights(folder) : null;
-        var header = new Header(FormatVersion, JsonSerializer.Serialize(Settings), Model.Config.ToJson(),
-            TokenizerSource is null ? "tiny" : "sentencepiece-or-archive", ExternalVisionFolder, hashes);
+        bool externalLlm = ExternalLlmFolder is not null && Lora is not null && LoraWeights is not null;
+        var header = new Header(externalLlm ? 2 : 1, JsonSerializer.Serialize(Settings), Model.Config.ToJson(),
+            TokenizerSource is null ? "tiny" : "sentencepiece-or-archive",
+            ExternalVisionFolder, ExternalVisionFolder is { } vision ? HashWeights(vision) : null,
+            externalLlm ? ExternalLlmFolder : null, externalLlm ? HashWeights(ExternalLlmFolder!) : null, externalLlm ? Lora : null);
         ctx.Writer.Write(JsonSerializer.Serialize(header));
         ctx.Writer.Write(TokenizerSource?.Length ?? 0);
         if (TokenizerSource is not null) ctx.Writer.Write(TokenizerSource);
         var tensors = Model.state_dict()
-            .Where(kv => ExternalVisionFolder is null || !kv.Key.StartsWith("vision_tower.", StringComparison.Ordinal))
-            .Where(kv => !(Model.Config.Llm.TieWordEmbeddings && kv.Key == "language_model.lm_head.weight"))
+            .Where(kv => !External(kv.Key, ExternalVisionFolder, header.ExternalLlmFolder, Model.Config))
+            .Concat(externalLlm ? LoraWeights!.Select(kv => KeyValuePair.Create(AdapterPrefix + kv.Key, kv.Value)) : [])
             .ToList();
         // Two passes over the weights: the first for the length and SHA-256 that the entry puts
         // before them, the second into the zip. Neither holds them all (a 7B model's are 14 GB,
@@ -87,9 +101,13 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
         var device = env is MLContext ml
             ? DeviceSelector.Resolve(settings.Device, ml.GpuDeviceId, ml.FallbackToCpu)
             : DeviceSelector.Resolve(settings.Device);
-        var folders = header.ExternalVisionFolder is { } vf ? new PretrainedFolders(Clip: vf) : null;
-        if (folders is not null) CheckHashes(header.ExternalVisionFolder!, header.ExternalVisionSha256 ?? []);
+        if (header.ExternalVisionFolder is { } vf) CheckHashes(vf, header.ExternalVisionSha256 ?? []);
+        if (header.ExternalLlmFolder is { } lf) CheckHashes(lf, header.ExternalLlmSha256 ?? []);
+        var folders = header.ExternalVisionFolder is null && header.ExternalLlmFolder is null ? null
+            : new PretrainedFolders(Clip: header.ExternalVisionFolder, Llm: header.ExternalLlmFolder);
         var model = OneDiffPretrained.Build(config, folders, device.ToTorch(), device.Dtype(settings.Precision));
+        // The adapters go on the base weights just read, then into them, as when training ended.
+        if (header.Lora is { } lora) model.language_model.model.AttachLora(lora);
 
         string temp = Path.Combine(Path.GetTempPath(), $"onediff-load-{Guid.NewGuid():N}.safetensors");
         try
@@ -109,13 +127,16 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
             });
             if (!found) throw new InvalidDataException($"OneDiff model: the zip has no '{WeightsStream}' entry");
             using var checkpoint = SafetensorsCheckpoint.Open(temp);
-            checkpoint.LoadInto(model, strict: true, name =>
-                (header.ExternalVisionFolder is not null && name.StartsWith("vision_tower.", StringComparison.Ordinal))
-                || (config.Llm.TieWordEmbeddings && name == "language_model.lm_head.weight") ? null : name);
+            checkpoint.LoadInto(model, strict: true, name => External(name, header.ExternalVisionFolder, header.ExternalLlmFolder, config) ? null : name);
             model.language_model.TieWeights();
         }
         finally { File.Delete(temp); }
-        return new DiffCaptionTransformer(model, tokenizer, tokenizerSource, settings, device) { ExternalVisionFolder = header.ExternalVisionFolder };
+        var adapters = header.Lora is null ? null : model.language_model.model.CopyLoraWeights();
+        if (header.Lora is not null) model.language_model.model.MergeLora();
+        return new DiffCaptionTransformer(model, tokenizer, tokenizerSource, settings, device)
+        {
+            ExternalVisionFolder = header.ExternalVisionFolder, ExternalLlmFolder = header.ExternalLlmFolder, Lora = header.Lora, LoraWeights = adapters,
+        };
     }
 
     static void CopyExactly(Stream from, Stream to, long length)

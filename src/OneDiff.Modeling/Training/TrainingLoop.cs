@@ -74,6 +74,9 @@ public sealed class TrainingLoop
     readonly OneDiffModel _model;
     readonly Device _device;
     public List<double> Losses { get; } = [];
+    /// <summary>The adapters of the last LoRA stage as it ended, before their merge (CPU copies,
+    /// by name under the LLM body; <see cref="LlamaModel.CopyLoraWeights"/>); null without LoRA.</summary>
+    public Dictionary<string, Tensor>? LoraWeights { get; private set; }
 
     public TrainingLoop(OneDiffModel model, Device device) { _model = model; _device = device; }
 
@@ -91,7 +94,11 @@ public sealed class TrainingLoop
         body.AttachLora(s.Lora);
         // Merged however the stage ends (a cancelled run keeps what it learned, as without LoRA).
         try { RunStage(examples, s, progress, cancel, afterStep); }
-        finally { body.MergeLora(); }
+        finally
+        {
+            LoraWeights = body.CopyLoraWeights();
+            body.MergeLora();
+        }
     }
 
     void RunStage(IReadOnlyList<TrainingExample> examples, StageSettings s, Action<StepProgress>? progress, CancellationToken cancel, Func<long, bool>? afterStep)

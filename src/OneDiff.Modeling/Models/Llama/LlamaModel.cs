@@ -51,6 +51,21 @@ public sealed class LlamaModel : nn.Module
             layer.self_attn.Lora.Adapters.Select(a => ($"layers.{i}.self_attn.{a.Projection}_lora", a.Adapter))
                 .Concat(layer.mlp.Lora.Adapters.Select(a => ($"layers.{i}.mlp.{a.Projection}_lora", a.Adapter))));
 
+    /// <summary>CPU copies of the attached adapters' parameters by name under this model
+    /// (layers.N.self_attn.q_proj_lora.lora_A): what a file needs to rebuild them on the base
+    /// weights, kept once they are merged.</summary>
+    public Dictionary<string, Tensor> CopyLoraWeights()
+    {
+        var copies = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, adapter) in LoraAdapters())
+            foreach (var (parameter, value) in adapter.named_parameters())
+            {
+                using var scope = torch.NewDisposeScope();
+                copies[$"{name}.{parameter}"] = value.detach().clone().cpu().DetachFromDisposeScope();
+            }
+        return copies;
+    }
+
     /// <summary>Seeds the adapters' dropout for the next forward pass from one key (a training
     /// step's), each adapter its own mask.</summary>
     public void SetLoraDropoutKey(long key)

@@ -1,0 +1,119 @@
+using System.Text.Json;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using OneDiff.Data.Formats;
+using OneDiff.Data.Synthetic;
+using OneDiff.MLNet;
+using OneDiff.Modeling.Checkpoints;
+using OneDiff.Modeling.Models.Llama;
+using OneDiff.Modeling.Models.OneDiff;
+using OneDiff.Tests.Common;
+using TorchSharp;
+using Xunit;
+
+namespace OneDiff.MLNet.Tests;
+
+/// <summary><c>ExternalBaseWeights</c>: frozen pretrained weights referenced by folder and SHA-256
+/// instead of saved, the vision tower's and, with LoRA, the LLM's.</summary>
+public class ExternalBaseWeightsTests
+{
+    /// <summary>A Hugging Face LLaMA folder with the Tiny preset's shapes, random weights and the
+    /// Tiny tokenizer; and a copy of the small CLIP vision fixture.</summary>
+    static (string Clip, string Llm) Folders(string dir)
+    {
+        string llm = Path.Combine(dir, "llm"), clip = Path.Combine(dir, "clip");
+        Directory.CreateDirectory(llm);
+        var c = OneDiffConfig.Tiny.Llm;
+        File.WriteAllText(Path.Combine(llm, "config.json"), JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["model_type"] = "llama", ["vocab_size"] = c.VocabSize, ["hidden_size"] = c.HiddenSize, ["intermediate_size"] = c.IntermediateSize,
+            ["num_hidden_layers"] = c.NumHiddenLayers, ["num_attention_heads"] = c.NumAttentionHeads, ["num_key_value_heads"] = c.NumKeyValueHeads,
+            ["head_dim"] = c.HeadDim, ["rms_norm_eps"] = c.RmsNormEps, ["rope_theta"] = c.RopeTheta, ["max_position_embeddings"] = c.MaxPositionEmbeddings,
+            ["tie_word_embeddings"] = false, ["bos_token_id"] = c.BosTokenId, ["eos_token_id"] = c.EosTokenId, ["pad_token_id"] = c.PadTokenId,
+        }));
+        torch.manual_seed(3);
+        using (var model = new LlamaForCausalLM(c))
+        {
+            OneDiff.Modeling.Modules.Initialization.HuggingFace(model);
+            SafetensorsWriter.Save(Path.Combine(llm, "model.safetensors"), model.state_dict());
+        }
+        File.Copy(Path.Combine(TestPaths.Fixtures, "hf-reference", "sentencepiece", "tokenizer.model"), Path.Combine(llm, "tokenizer.model"));
+        Directory.CreateDirectory(clip);
+        foreach (var f in new[] { "config.json", "model.safetensors" })
+            File.Copy(Path.Combine(TestPaths.HfFixtures, "clip_vision", f), Path.Combine(clip, f));
+        return (clip, llm);
+    }
+
+    static List<string> Captions(ITransformer model, IDataView data) => model.Transform(data).GetColumn<string>("PredictedCaption").ToList();
+
+    [Fact]
+    public void WithLoraTheSavedModelHoldsTheAdaptersNotTheLlmAndLoadsOnTheFoldersItNames()
+    {
+        var ml = new MLContext(seed: 1);
+        string dir = TestPaths.NewTempDir("external");
+        var (clip, llm) = Folders(dir);
+        ProceduralPairGenerator.Write(Path.Combine(dir, "data"), 6, seed: 2, imageSize: 32, testEvery: 0);
+        var data = ml.DiffCaptioning().LoadImagePairs(DiffCapJsonl.Read(Path.Combine(dir, "data", "train.jsonl")));
+        var options = new DiffCaptionTrainer.Options
+        {
+            Preset = "Tiny", ClipFolder = clip, LlmFolder = llm, LoraRank = 4, LoraLearningRate = 1e-2, StageTwoLearningRate = 3e-3,
+            StageTwoSteps = 8, BatchSize = 6, MaxNewTokens = 6, Device = "cpu", Seed = 5, ExternalBaseWeights = true,
+        };
+        using var model = ml.DiffCaptioning().Trainers.OneDiff(options).Fit(data);
+        var expected = Captions(model, data);
+
+        string file = Path.Combine(dir, "lora.zip");
+        ml.Model.Save(model, data.Schema, file);
+        long llmBytes = new FileInfo(Path.Combine(llm, "model.safetensors")).Length;
+        Assert.True(new FileInfo(file).Length < llmBytes / 2, $"the zip ({new FileInfo(file).Length} bytes) holds no LLM ({llmBytes} bytes)");
+        var loaded = ml.Model.Load(file, out _);
+        Assert.Equal(expected, Captions(loaded, data));
+
+        // Saved again from the loaded model: the same reference and adapters, the same captions.
+        string again = Path.Combine(dir, "again.zip");
+        ml.Model.Save(loaded, data.Schema, again);
+        (loaded as IDisposable)?.Dispose();
+        var reloaded = ml.Model.Load(again, out _);
+        Assert.Equal(expected, Captions(reloaded, data));
+        (reloaded as IDisposable)?.Dispose();
+
+        // Other weights in the LLM folder than it was trained on: refused, naming the file.
+        using (var stream = File.OpenWrite(Path.Combine(llm, "model.safetensors"))) { stream.Seek(-1, SeekOrigin.End); stream.WriteByte(0x5a); }
+        var e = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(ml, file));
+        Assert.Contains(Path.Combine(llm, "model.safetensors"), e.Message);
+        Assert.Contains("SHA-256 mismatch", e.Message);
+    }
+
+    [Fact]
+    public void WithoutLoraOnlyTheVisionTowerStaysOutAndTheModelLoadsTheSame()
+    {
+        var ml = new MLContext(seed: 1);
+        string dir = TestPaths.NewTempDir("external-clip");
+        var (clip, llm) = Folders(dir);
+        ProceduralPairGenerator.Write(Path.Combine(dir, "data"), 4, seed: 2, imageSize: 32, testEvery: 0);
+        var data = ml.DiffCaptioning().LoadImagePairs(DiffCapJsonl.Read(Path.Combine(dir, "data", "train.jsonl")));
+        var options = new DiffCaptionTrainer.Options
+        {
+            Preset = "Tiny", ClipFolder = clip, LlmFolder = llm, StageTwoSteps = 2, BatchSize = 4, MaxNewTokens = 4, Device = "cpu", ExternalBaseWeights = true,
+        };
+        using var model = ml.DiffCaptioning().Trainers.OneDiff(options).Fit(data);
+        string file = Path.Combine(dir, "model.zip");
+        ml.Model.Save(model, data.Schema, file);
+        // The trained LLM is in the zip, the CLIP folder's weights are not.
+        Assert.True(new FileInfo(file).Length > new FileInfo(Path.Combine(llm, "model.safetensors")).Length / 2);
+        var loaded = ml.Model.Load(file, out _);
+        Assert.Equal(Captions(model, data), Captions(loaded, data));
+        (loaded as IDisposable)?.Dispose();
+        File.Delete(Path.Combine(clip, "model.safetensors"));
+        var e = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(ml, file));
+        Assert.Contains($"external base weights {Path.Combine(clip, "model.safetensors")} are missing", e.Message);
+    }
+
+    [Fact]
+    public void ExternalBaseWeightsNeedAFolderToReference()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new DiffCaptionTrainer.Options { Preset = "Tiny", ExternalBaseWeights = true }.Validate());
+        Assert.Contains("needs ClipFolder, or LlmFolder with LoRA", e.Message);
+        new DiffCaptionTrainer.Options { Preset = "Tiny", ExternalBaseWeights = true, LlmFolder = "llm", LoraRank = 4 }.Validate();
+    }
+}
