@@ -22,23 +22,27 @@ public sealed class DiffCaptionMetrics
     public IReadOnlyList<string> MeteorModules { get; }
     /// <summary>Metrics of each group, each group scored as its own set (as papers report per change type).</summary>
     public IReadOnlyDictionary<string, DiffCaptionMetrics> PerGroup { get; }
+    /// <summary>The scores' percentile bootstrap interval, when resamples were asked for.</summary>
+    public ScoreInterval? Interval { get; }
     /// <summary>The underlying evaluation: item scores, tokens, group sizes.</summary>
     public CaptionEvaluation Evaluation { get; }
 
-    internal DiffCaptionMetrics(CaptionEvaluation evaluation) : this(evaluation, evaluation.Corpus, evaluation.PerItem.Count, true) { }
+    internal DiffCaptionMetrics(CaptionEvaluation evaluation) : this(evaluation, evaluation.Corpus, evaluation.PerItem.Count, evaluation.CorpusInterval, true) { }
 
-    DiffCaptionMetrics(CaptionEvaluation evaluation, CaptionScores s, int count, bool withGroups)
+    DiffCaptionMetrics(CaptionEvaluation evaluation, CaptionScores s, int count, ScoreInterval? interval, bool withGroups)
     {
+        Interval = interval;
         Evaluation = evaluation;
         Bleu1 = s.Bleu1; Bleu2 = s.Bleu2; Bleu3 = s.Bleu3; Bleu4 = s.Bleu4; Meteor = s.Meteor; RougeL = s.RougeL; Cider = s.Cider;
         Count = count;
         MeteorModules = evaluation.MeteorModules;
         PerGroup = withGroups
-            ? evaluation.PerGroup.ToDictionary(g => g.Key, g => new DiffCaptionMetrics(evaluation, g.Value, evaluation.GroupSizes[g.Key], false), StringComparer.Ordinal)
+            ? evaluation.PerGroup.ToDictionary(g => g.Key, g => new DiffCaptionMetrics(evaluation, g.Value, evaluation.GroupSizes[g.Key],
+                evaluation.GroupIntervals?.GetValueOrDefault(g.Key), false), StringComparer.Ordinal)
             : new Dictionary<string, DiffCaptionMetrics>();
     }
 
-    /// <summary>A text table: overall, then one row per group (x100).</summary>
+    /// <summary>A text table: overall, then one row per group (x100), then the intervals if any.</summary>
     public string ToTable() => CaptionReport.ToTable(Evaluation);
 
     public override string ToString() =>

@@ -11,9 +11,11 @@ public sealed partial class DiffCaptioningCatalog
     /// tokenisation, BLEU-1..4, METEOR 1.5, ROUGE-L, CIDEr-D). The references column holds a
     /// vector of text (or one text); the predicted column holds text; the optional group column
     /// (text) adds per-group metrics (rows with an empty group count overall only).
+    /// <paramref name="bootstrapResamples"/> above 0 adds each score's 95% percentile bootstrap
+    /// interval (<see cref="DiffCaptionMetrics.Interval"/>), overall and per group.
     /// </summary>
     public DiffCaptionMetrics Evaluate(IDataView data, string referencesColumnName = "References",
-        string predictedCaptionColumnName = "PredictedCaption", string? groupColumnName = null)
+        string predictedCaptionColumnName = "PredictedCaption", string? groupColumnName = null, int bootstrapResamples = 0)
     {
         ArgumentNullException.ThrowIfNull(data);
         var schema = data.Schema;
@@ -69,7 +71,7 @@ public sealed partial class DiffCaptioningCatalog
         }
         if (items.Count == 0) throw new InvalidOperationException("the data view has no rows to evaluate");
         using var ch = Host.Start("Evaluate");
-        var result = new CaptionEvaluator().Evaluate(items);
+        var result = new CaptionEvaluator(new CaptionEvaluatorOptions { BootstrapResamples = bootstrapResamples }).Evaluate(items);
         ch.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"evaluated {items.Count} captions: CIDEr {result.Corpus.Cider * 100:F2}");
         return new DiffCaptionMetrics(result);
     }

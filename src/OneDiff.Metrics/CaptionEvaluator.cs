@@ -26,7 +26,9 @@ public sealed record CaptionEvaluation(
     IReadOnlyDictionary<string, CaptionScores> PerGroup,
     IReadOnlyDictionary<string, int> GroupSizes,
     IReadOnlyList<string> MeteorModules,
-    IReadOnlyDictionary<string, (string Candidate, IReadOnlyList<string> References)> Tokens);
+    IReadOnlyDictionary<string, (string Candidate, IReadOnlyList<string> References)> Tokens,
+    ScoreInterval? CorpusInterval = null,
+    IReadOnlyDictionary<string, ScoreInterval>? GroupIntervals = null);
 
 public sealed class CaptionEvaluatorOptions
 {
@@ -38,6 +40,16 @@ public sealed class CaptionEvaluatorOptions
 
     /// <summary>Score items in parallel (results are identical).</summary>
     public bool Parallel { get; init; } = true;
+
+    /// <summary>Resamples of a percentile bootstrap interval for every score, overall and per group
+    /// (<see cref="ScoreInterval"/>); 0 (the default): none. 1,000 is usual.</summary>
+    public int BootstrapResamples { get; init; }
+
+    /// <summary>The intervals' confidence.</summary>
+    public double Confidence { get; init; } = 0.95;
+
+    /// <summary>Seeds the resampling: the same captions give the same intervals.</summary>
+    public int BootstrapSeed { get; init; } = 1;
 }
 
 /// <summary>
@@ -55,23 +67,34 @@ public sealed class CaptionEvaluator
     public CaptionEvaluation Evaluate(IReadOnlyList<CaptionItem> items)
     {
         Validate(items);
+        if (_options.BootstrapResamples < 0) throw new ArgumentException($"BootstrapResamples must not be negative, not {_options.BootstrapResamples}");
+        if (!(_options.Confidence is > 0 and < 1)) throw new ArgumentException($"Confidence must be between 0 and 1, not {_options.Confidence}");
         // Meteor's WordNet data loads while the captions are tokenised.
         var meteorReady = _options.Meteor ? Task.Run(() => _meteor.Value) : Task.CompletedTask;
         var tokenized = Tokenize(items);
         meteorReady.GetAwaiter().GetResult();
-        var (corpus, perItem) = ScoreSet(tokenized);
+        var (corpus, perItem, statistics) = ScoreSet(tokenized);
         var perGroup = new Dictionary<string, CaptionScores>(StringComparer.Ordinal);
         var groupSizes = new Dictionary<string, int>(StringComparer.Ordinal);
+        var groupIntervals = new Dictionary<string, ScoreInterval>(StringComparer.Ordinal);
+        int groupIndex = 0;
         foreach (var group in tokenized.Where(t => t.Group is not null).GroupBy(t => t.Group!, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             var subset = group.ToList();
-            perGroup[group.Key] = ScoreSet(subset).Corpus;
+            var (groupScores, _, groupStatistics) = ScoreSet(subset);
+            perGroup[group.Key] = groupScores;
             groupSizes[group.Key] = subset.Count;
+            if (_options.BootstrapResamples > 0) groupIntervals[group.Key] = Interval(groupStatistics, ++groupIndex);
         }
         var tokens = tokenized.ToDictionary(t => t.Id, t => (t.Candidate, t.References), StringComparer.Ordinal);
         string[] modules = _options.Meteor ? _meteor.Value.Modules.Select(m => m.ToString().ToLowerInvariant()).ToArray() : [];
-        return new CaptionEvaluation(corpus, perItem, perGroup, groupSizes, modules, tokens);
+        return new CaptionEvaluation(corpus, perItem, perGroup, groupSizes, modules, tokens,
+            _options.BootstrapResamples > 0 ? Interval(statistics, 0) : null, _options.BootstrapResamples > 0 ? groupIntervals : null);
     }
+
+    ScoreInterval Interval(ItemStatistics statistics, int stream) =>
+        BootstrapInterval.Compute(statistics, _options.Meteor ? _meteor.Value : null, _options.BootstrapResamples, _options.Confidence,
+            unchecked(_options.BootstrapSeed * 7919 + stream), _options.Parallel);
 
     static void Validate(IReadOnlyList<CaptionItem> items)
     {
@@ -106,7 +129,7 @@ public sealed class CaptionEvaluator
         return result.ToList();
     }
 
-    (CaptionScores Corpus, Dictionary<string, CaptionScores> PerItem) ScoreSet(List<CaptionItem> items)
+    (CaptionScores Corpus, Dictionary<string, CaptionScores> PerItem, ItemStatistics Statistics) ScoreSet(List<CaptionItem> items)
     {
         var pairs = items.Select(i => (i.Candidate, i.References)).ToList();
         // BLEU and CIDEr-D are corpus passes; they run beside the per-item ROUGE-L and METEOR work.
@@ -135,6 +158,6 @@ public sealed class CaptionEvaluator
         for (int i = 0; i < items.Count; i++)
             perItem[items[i].Id] = new CaptionScores(bleu.PerItem[0][i], bleu.PerItem[1][i], bleu.PerItem[2][i], bleu.PerItem[3][i],
                 _options.Meteor ? meteor[i] : double.NaN, rouge[i], cider.PerItem[i]);
-        return (corpus, perItem);
+        return (corpus, perItem, new ItemStatistics(bleu.PerItemStats, _options.Meteor ? meteorStats : null, rouge, cider.PerItem));
     }
 }

@@ -25,18 +25,56 @@ public static class CaptionReport
             sb.AppendLine();
         }
         sb.Append($"(scores x100; METEOR modules: {string.Join(" ", e.MeteorModules)})");
+        if (e.CorpusInterval is { } all)
+        {
+            var intervals = new List<(string Name, ScoreInterval Interval)> { ("all", all) };
+            intervals.AddRange((e.GroupIntervals ?? new Dictionary<string, ScoreInterval>()).Select(g => (g.Key, g.Value)));
+            sb.AppendLine().AppendLine().AppendLine($"{all.Confidence * 100:G3}% bootstrap intervals ({all.Resamples} resamples):");
+            sb.Append("group".PadRight(nameWidth));
+            foreach (var c in Columns) sb.Append(c.PadLeft(16));
+            foreach (var (name, interval) in intervals)
+            {
+                sb.AppendLine().Append(name.PadRight(nameWidth));
+                var low = interval.Low.ToDictionary();
+                var high = interval.High.ToDictionary();
+                foreach (var c in Columns)
+                    sb.Append(double.IsNaN(low[c]) ? "-".PadLeft(16)
+                        : $"[{(low[c] * 100).ToString("F1", CultureInfo.InvariantCulture)}, {(high[c] * 100).ToString("F1", CultureInfo.InvariantCulture)}]".PadLeft(16));
+            }
+        }
         return sb.ToString();
     }
 
-    /// <summary>pycocoevalcap's keys plus METEOR_modules; optionally per_group and per_item.</summary>
+    /// <summary>The scores by pycocoevalcap's keys; a score not computed (METEOR with --no-meteor)
+    /// is left out, as pycocoevalcap leaves out a scorer it did not run.</summary>
+    static Dictionary<string, object> ScoresJson(CaptionScores scores) =>
+        scores.ToDictionary().Where(kv => !double.IsNaN(kv.Value)).ToDictionary(kv => kv.Key, kv => (object)kv.Value);
+
+    static Dictionary<string, object> IntervalJson(ScoreInterval interval)
+    {
+        var low = interval.Low.ToDictionary();
+        var high = interval.High.ToDictionary();
+        var doc = new Dictionary<string, object> { ["confidence"] = interval.Confidence, ["resamples"] = interval.Resamples };
+        foreach (var c in Columns) if (!double.IsNaN(low[c])) doc[c] = new[] { low[c], high[c] };
+        return doc;
+    }
+
+    /// <summary>pycocoevalcap's keys plus METEOR_modules; optionally interval (bootstrap: each key's
+    /// [low, high]), per_group and per_item.</summary>
     public static string ToJson(CaptionEvaluation e, bool perItem = false, bool indented = true)
     {
-        var doc = new Dictionary<string, object>();
-        foreach (var (k, v) in e.Corpus.ToDictionary()) doc[k] = v;
+        var doc = ScoresJson(e.Corpus);
         doc["METEOR_modules"] = e.MeteorModules;
+        if (e.CorpusInterval is { } all) doc["interval"] = IntervalJson(all);
         if (e.PerGroup.Count > 0)
-            doc["per_group"] = e.PerGroup.ToDictionary(g => g.Key, g => (object)new Dictionary<string, object>(g.Value.ToDictionary().Select(kv => new KeyValuePair<string, object>(kv.Key, kv.Value))) { ["items"] = e.GroupSizes[g.Key] });
-        if (perItem) doc["per_item"] = e.PerItem.ToDictionary(i => i.Key, i => i.Value.ToDictionary());
+            doc["per_group"] = e.PerGroup.ToDictionary(g => g.Key, g =>
+            {
+                var group = ScoresJson(g.Value);
+                group["items"] = e.GroupSizes[g.Key];
+                if (e.GroupIntervals?.GetValueOrDefault(g.Key) is { } interval) group["interval"] = IntervalJson(interval);
+                return (object)group;
+            });
+        if (perItem) doc["per_item"] = e.PerItem.ToDictionary(i => i.Key, i => ScoresJson(i.Value));
         return JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = indented });
     }
 }

@@ -22,6 +22,26 @@ public class EvaluateCommandTests
     }
 
     [Fact]
+    public void BootstrapAddsIntervalsAndNoMeteorLeavesItsKeyOut()
+    {
+        string input = Path.Combine(TestPaths.Fixtures, "caption-metrics", "medium.json");
+        var (code, output, err) = CliRunner.Run(EvaluateCommand.Create(), "--input", input, "--json", "--no-meteor", "--bootstrap", "200");
+        Assert.True(code == 0, err);
+        using var got = JsonDocument.Parse(output);
+        var root = got.RootElement;
+        Assert.False(root.TryGetProperty("METEOR", out _));
+        var cider = root.GetProperty("interval").GetProperty("CIDEr");
+        Assert.InRange(root.GetProperty("CIDEr").GetDouble(), cider[0].GetDouble(), cider[1].GetDouble());
+        Assert.Equal(200, root.GetProperty("interval").GetProperty("resamples").GetInt32());
+
+        var (code2, table, err2) = CliRunner.Run(EvaluateCommand.Create(), "--input", input, "--bootstrap", "200");
+        Assert.True(code2 == 0, err2);
+        Assert.Contains("95% bootstrap intervals (200 resamples):", table);
+        var (code3, _, _) = CliRunner.Run(EvaluateCommand.Create(), "--input", input, "--bootstrap", "-5");
+        Assert.NotEqual(0, code3);
+    }
+
+    [Fact]
     public void CocoFilesAndGroupsGiveATable()
     {
         string dir = TestPaths.NewTempDir("cli");

@@ -51,5 +51,13 @@ public class TrainerValidationTests
         var metrics = ml.DiffCaptioning().Evaluate(ml.Data.LoadFromEnumerable(rows), groupColumnName: "Group");
         Assert.Equal(2, metrics.Count);
         Assert.Equal(["add"], metrics.PerGroup.Keys);
+        Assert.Null(metrics.Interval);
+
+        // With resamples, an interval for every score, overall and per group.
+        var withIntervals = ml.DiffCaptioning().Evaluate(ml.Data.LoadFromEnumerable(rows), groupColumnName: "Group", bootstrapResamples: 100);
+        Assert.Equal(metrics.Cider, withIntervals.Cider);
+        Assert.InRange(metrics.Cider, withIntervals.Interval!.Low.Cider, withIntervals.Interval.High.Cider);
+        Assert.Equal(100, withIntervals.PerGroup["add"].Interval!.Resamples);
+        Assert.Contains("95% bootstrap intervals (100 resamples):", withIntervals.ToTable());
     }
 }

@@ -22,6 +22,8 @@ public static class EvaluateCommand
         var perItem = new Option<bool>("--per-item") { Description = "with --json, include every item's scores" };
         var pretokenized = new Option<bool>("--pretokenized") { Description = "score the captions as they are, without PTB tokenisation" };
         var noMeteor = new Option<bool>("--no-meteor") { Description = "skip METEOR" };
+        var bootstrap = new Option<int>("--bootstrap") { Description = "resamples of a 95% percentile bootstrap interval for every score, overall and per group (1000 is usual; 0: none)" };
+        bootstrap.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--bootstrap must not be negative"); });
         var model = new ModelOptions();
         model.Model.Required = false;
         var dataset = new PairInputs(allowPairsFile: false);
@@ -35,7 +37,7 @@ public static class EvaluateCommand
         var save = new Option<string?>("--save") { Description = "with --model: a folder for predictions.json, references.json and groups.json (COCO files that evaluate --references/--predictions/--groups and pycocoevalcap read)" };
         var command = new Command("evaluate", "Score captions with BLEU-1..4, METEOR, ROUGE-L and CIDEr exactly as pycocoevalcap does, or caption a dataset split with a model and score it")
         {
-            input, references, predictions, groups, json, perItem, pretokenized, noMeteor, prompt, groupBy, save,
+            input, references, predictions, groups, json, perItem, pretokenized, noMeteor, bootstrap, prompt, groupBy, save,
         };
         foreach (var o in model.All.Concat(dataset.All)) command.Options.Add(o);
         command.SetAction(parse =>
@@ -59,7 +61,10 @@ public static class EvaluateCommand
                 var groupMap = parse.GetValue(groups) is { } g ? CaptionFiles.LoadGroups(g) : null;
                 var items = withModel ? CaptionDataset(parse, model, dataset, parse.GetValue(prompt), parse.GetValue(groupBy)!, parse.GetValue(save))
                     : inputPath is not null ? CaptionFiles.LoadRefsCands(inputPath, groupMap) : CaptionFiles.LoadCoco(refsPath!, predsPath!, groupMap);
-                var evaluator = new CaptionEvaluator(new CaptionEvaluatorOptions { Tokenize = !parse.GetValue(pretokenized), Meteor = !parse.GetValue(noMeteor) });
+                var evaluator = new CaptionEvaluator(new CaptionEvaluatorOptions
+                {
+                    Tokenize = !parse.GetValue(pretokenized), Meteor = !parse.GetValue(noMeteor), BootstrapResamples = parse.GetValue(bootstrap),
+                });
                 var result = evaluator.Evaluate(items);
                 Console.WriteLine(parse.GetValue(json) ? CaptionReport.ToJson(result, parse.GetValue(perItem)) : CaptionReport.ToTable(result));
                 return 0;

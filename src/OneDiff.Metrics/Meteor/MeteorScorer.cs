@@ -13,22 +13,22 @@ public sealed class MeteorStats
     /// <summary>A perfect match (all words matched in one chunk) has no fragmentation.</summary>
     public bool IsPerfect => TestTotalMatches == TestLength && ReferenceTotalMatches == ReferenceLength && Chunks == 1;
 
-    /// <summary>Meteor's addStats: sums everything, but the chunks of perfect matches.</summary>
+    /// <summary>Meteor's addStats: sums everything, but the chunks of perfect matches (into this
+    /// instance's own arrays: a bootstrap adds millions).</summary>
     public void Add(MeteorStats s)
     {
         TestLength += s.TestLength; ReferenceLength += s.ReferenceLength;
         TestFunctionWords += s.TestFunctionWords; ReferenceFunctionWords += s.ReferenceFunctionWords;
-        int n = Math.Max(TestContent.Length, s.TestContent.Length);
-        TestContent = Sum(TestContent, s.TestContent, n); ReferenceContent = Sum(ReferenceContent, s.ReferenceContent, n);
-        TestFunction = Sum(TestFunction, s.TestFunction, n); ReferenceFunction = Sum(ReferenceFunction, s.ReferenceFunction, n);
+        AddInto(ref TestContent, s.TestContent); AddInto(ref ReferenceContent, s.ReferenceContent);
+        AddInto(ref TestFunction, s.TestFunction); AddInto(ref ReferenceFunction, s.ReferenceFunction);
         if (!s.IsPerfect) Chunks += s.Chunks;
     }
 
-    static int[] Sum(int[] a, int[] b, int n)
+    static void AddInto(ref int[] a, int[] b)
     {
-        var r = new int[n];
-        for (int i = 0; i < n; i++) r[i] = (i < a.Length ? a[i] : 0) + (i < b.Length ? b[i] : 0);
-        return r;
+        // A shorter array is replaced by a longer copy, so an array this instance sums into is its own.
+        if (a.Length < b.Length) Array.Resize(ref a, b.Length);
+        for (int i = 0; i < b.Length; i++) a[i] += b[i];
     }
 }
 

@@ -10,15 +10,17 @@ public static class BleuScorer
     const int N = 4;
     const double Tiny = 1e-15, Small = 1e-9;
 
-    public sealed record Result(double[] Corpus, double[][] PerItem);
+    /// <summary>An item's counts, from which corpus BLEU of any set of items is summed: test and
+    /// closest reference length, n-grams guessed and matched (clipped) per order.</summary>
+    public sealed record Stats(long TestLength, long ReferenceLength, long[] Guess, long[] Correct);
+
+    public sealed record Result(double[] Corpus, double[][] PerItem, Stats[] PerItemStats);
 
     public static Result Score(IReadOnlyList<(string Candidate, IReadOnlyList<string> References)> items)
     {
         var perItem = new double[N][];
         for (int k = 0; k < N; k++) perItem[k] = new double[items.Count];
-        long totalTestLen = 0, totalRefLen = 0;
-        var totalGuess = new long[N];
-        var totalCorrect = new long[N];
+        var stats = new Stats[items.Count];
         var ngrams = new NGrams();
 
         for (int idx = 0; idx < items.Count; idx++)
@@ -43,13 +45,10 @@ public static class BleuScorer
 
             // "closest": the reference length nearest the test length, the shorter on ties.
             int refLen = refLens.OrderBy(l => Math.Abs(l - testLen)).ThenBy(l => l).First();
-            totalTestLen += testLen;
-            totalRefLen += refLen;
+            stats[idx] = new Stats(testLen, refLen, guess, correct);
             double bleu = 1.0;
             for (int k = 0; k < N; k++)
             {
-                totalGuess[k] += guess[k];
-                totalCorrect[k] += correct[k];
                 bleu *= (correct[k] + Tiny) / (guess[k] + Small);
                 perItem[k][idx] = Math.Pow(bleu, 1.0 / (k + 1));
             }
@@ -58,16 +57,32 @@ public static class BleuScorer
                 for (int k = 0; k < N; k++) perItem[k][idx] *= Math.Exp(1 - 1 / ratio);
         }
 
+        return new Result(Corpus(stats), perItem, stats);
+    }
+
+    /// <summary>Corpus BLEU-1..4 of a set of items from their summed counts (an item may come more
+    /// than once: a bootstrap resample).</summary>
+    public static double[] Corpus(IEnumerable<Stats> items)
+    {
+        long testLen = 0, refLen = 0;
+        var guess = new long[N];
+        var correct = new long[N];
+        foreach (var s in items)
+        {
+            testLen += s.TestLength;
+            refLen += s.ReferenceLength;
+            for (int k = 0; k < N; k++) { guess[k] += s.Guess[k]; correct[k] += s.Correct[k]; }
+        }
         var corpus = new double[N];
         double b = 1.0;
         for (int k = 0; k < N; k++)
         {
-            b *= (totalCorrect[k] + Tiny) / (totalGuess[k] + Small);
+            b *= (correct[k] + Tiny) / (guess[k] + Small);
             corpus[k] = Math.Pow(b, 1.0 / (k + 1));
         }
-        double r2 = (totalTestLen + Tiny) / (totalRefLen + Small);
-        if (r2 < 1)
-            for (int k = 0; k < N; k++) corpus[k] *= Math.Exp(1 - 1 / r2);
-        return new Result(corpus, perItem);
+        double ratio = (testLen + Tiny) / (refLen + Small);
+        if (ratio < 1)
+            for (int k = 0; k < N; k++) corpus[k] *= Math.Exp(1 - 1 / ratio);
+        return corpus;
     }
 }

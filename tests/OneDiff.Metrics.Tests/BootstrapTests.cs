@@ -1,0 +1,76 @@
+using System.Text.Json;
+using Xunit;
+
+namespace OneDiff.Metrics.Tests;
+
+public class BootstrapTests
+{
+    static List<CaptionItem> Medium(int copies = 1)
+    {
+        var c = MetricsCase.Load("medium");
+        return Enumerable.Range(0, copies).SelectMany(k => c.Cands.Select((kv, i) =>
+            new CaptionItem($"{kv.Key}#{k}", kv.Value, c.Refs[kv.Key], i % 3 == 0 ? "even" : "odd"))).ToList();
+    }
+
+    static CaptionEvaluation Evaluate(IReadOnlyList<CaptionItem> items, int resamples = 300, bool meteor = true) =>
+        new CaptionEvaluator(new CaptionEvaluatorOptions { BootstrapResamples = resamples, Meteor = meteor }).Evaluate(items);
+
+    static IEnumerable<(string Metric, double Low, double Point, double High)> Ends(CaptionScores point, ScoreInterval interval) =>
+        point.ToDictionary().Select(kv => (kv.Key, interval.Low.ToDictionary()[kv.Key], kv.Value, interval.High.ToDictionary()[kv.Key]));
+
+    [Fact]
+    public void IntervalsSurroundTheScoresOverallAndPerGroupAndRepeatExactly()
+    {
+        var items = Medium();
+        var e = Evaluate(items);
+        Assert.Equal((0.95, 300), (e.CorpusInterval!.Confidence, e.CorpusInterval.Resamples));
+        var sets = new List<(CaptionScores, ScoreInterval)> { (e.Corpus, e.CorpusInterval) };
+        sets.AddRange(e.PerGroup.Select(g => (g.Value, e.GroupIntervals![g.Key])));
+        Assert.Equal(3, sets.Count);
+        foreach (var (point, interval) in sets)
+            foreach (var (metric, low, value, high) in Ends(point, interval))
+                Assert.True(low < value && value < high, $"{metric}: {low} {value} {high}");
+        // Seeded: the same captions give the same intervals; the scores themselves do not change.
+        var again = Evaluate(items);
+        Assert.Equal(e.CorpusInterval, again.CorpusInterval);
+        Assert.Equal(e.GroupIntervals!["odd"], again.GroupIntervals!["odd"]);
+        Assert.Equal(new CaptionEvaluator(new CaptionEvaluatorOptions()).Evaluate(items).Corpus, e.Corpus);
+    }
+
+    [Fact]
+    public void FourTimesTheItemsGiveAboutHalfTheWidth()
+    {
+        double Width(CaptionEvaluation e, Func<CaptionScores, double> metric) => metric(e.CorpusInterval!.High) - metric(e.CorpusInterval.Low);
+        var one = Evaluate(Medium(1), meteor: false);
+        var four = Evaluate(Medium(4), meteor: false);
+        Assert.Equal(one.Corpus.Bleu4, four.Corpus.Bleu4, 9); // the same captions four times: the same counts
+        foreach (var metric in new Func<CaptionScores, double>[] { s => s.Bleu4, s => s.RougeL, s => s.Cider })
+        {
+            double ratio = Width(four, metric) / Width(one, metric);
+            Assert.InRange(ratio, 0.35, 0.7);
+        }
+    }
+
+    [Fact]
+    public void WithoutSpreadTheIntervalIsAPoint()
+    {
+        var items = Enumerable.Range(0, 20).Select(i => new CaptionItem($"{i}", "the red car is gone", ["the red car is gone"], i == 0 ? "alone" : null)).ToList();
+        var e = Evaluate(items);
+        Assert.Equal(e.CorpusInterval!.Low, e.CorpusInterval.High);
+        Assert.Equal(1.0, e.CorpusInterval.Low.RougeL, 9);
+        Assert.Equal(e.PerGroup["alone"], e.GroupIntervals!["alone"].Low);
+    }
+
+    [Fact]
+    public void JsonHasEachIntervalAndLeavesOutScoresNotComputed()
+    {
+        var e = Evaluate(Medium(), resamples: 50, meteor: false);
+        using var doc = JsonDocument.Parse(CaptionReport.ToJson(e));
+        var root = doc.RootElement;
+        Assert.False(root.TryGetProperty("METEOR", out _), "METEOR was skipped, so it has no key (and no NaN, which JSON cannot hold)");
+        Assert.Equal(e.CorpusInterval!.Low.Cider, root.GetProperty("interval").GetProperty("CIDEr")[0].GetDouble());
+        Assert.Equal(50, root.GetProperty("per_group").GetProperty("odd").GetProperty("interval").GetProperty("resamples").GetInt32());
+        Assert.Contains("95% bootstrap intervals (50 resamples):", CaptionReport.ToTable(e));
+        Assert.Throws<ArgumentException>(() => new CaptionEvaluator(new CaptionEvaluatorOptions { BootstrapResamples = -1 }).Evaluate(Medium()));
+    }
+}
