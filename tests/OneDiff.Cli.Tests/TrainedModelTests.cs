@@ -122,6 +122,23 @@ public class TrainedModelTests(OverfitFixture f)
         var (code, _, err) = CliRunner.Run(CaptionCommand.Create(), "--model", truncated, "--before", f.Pairs[0].A, "--after", f.Pairs[0].B);
         Assert.Equal(1, code);
         Assert.Contains("truncated.zip", err);
+
+        // A weight altered inside a well-formed zip: the stored SHA-256 catches it.
+        string altered = Path.Combine(f.Folder, "altered.zip");
+        File.Copy(zip, altered, overwrite: true);
+        using (var z = System.IO.Compression.ZipFile.Open(altered, System.IO.Compression.ZipArchiveMode.Update))
+        {
+            var entry = z.Entries.Single(x => x.FullName.EndsWith("OneDiffWeights.safetensors", StringComparison.Ordinal));
+            byte[] weights;
+            using (var s = entry.Open()) { using var ms = new MemoryStream(); s.CopyTo(ms); weights = ms.ToArray(); }
+            weights[^1] ^= 0x40;
+            string name = entry.FullName;
+            entry.Delete();
+            using var w = z.CreateEntry(name).Open();
+            w.Write(weights);
+        }
+        var e3 = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(f.Ml, altered));
+        Assert.Contains("SHA-256 mismatch", e3.Message);
     }
 
     [Fact]

@@ -100,6 +100,28 @@ public class CheckpointTests
     }
 
     [Fact]
+    public void SafetensorsStoredAfterOtherBytesAreReadInPlace()
+    {
+        // As a saved model's weights entry: a length and a hash, then the safetensors bytes.
+        string path = Path.Combine(TestPaths.NewTempDir("embedded"), "entry.bin");
+        using var a = torch.randn(4, 6);
+        using var b = torch.arange(10, dtype: ScalarType.Int64);
+        using (var file = File.Create(path))
+        {
+            file.Write(new byte[40]);
+            SafetensorsWriter.Write(file, new Dictionary<string, Tensor> { ["a"] = a, ["b"] = b });
+        }
+        using var checkpoint = SafetensorsCheckpoint.OpenEmbedded(path, 40);
+        Assert.Equal(["a", "b"], checkpoint.Names.Order());
+        using var f = checkpoint.Files.Single();
+        using var backA = f.Read("a");
+        using var backB = f.Read("b");
+        Assert.True(Same(a, backA) && Same(b, backB));
+        // Read from the start instead, the 40 zero bytes are no header.
+        Assert.Throws<InvalidDataException>(() => SafetensorsFile.Open(path));
+    }
+
+    [Fact]
     public void ShardsWrittenByTheTestLoadThroughTheirIndexToTheSameTensors()
     {
         string source = Path.Combine(TestPaths.HfFixtures, "clip_vision");

@@ -109,28 +109,42 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
         // The adapters go on the base weights just read, then into them, as when training ended.
         if (header.Lora is { } lora) model.language_model.model.AttachLora(lora);
 
-        string temp = Path.Combine(Path.GetTempPath(), $"onediff-load-{Guid.NewGuid():N}.safetensors");
+        string? temp = null;
         try
         {
             bool found = ctx.TryLoadBinaryStream(WeightsStream, r =>
             {
                 long length = r.ReadInt64();
                 byte[] expectedHash = r.ReadBytes(32);
-                using (var file = File.Create(temp))
+                // ML.NET hands the entry over as the temporary file it extracted it to: read the
+                // weights there (a 7B model's 14 GB, not copied again); otherwise copy them to one.
+                string file;
+                long start;
+                if (r.BaseStream is FileStream extracted && extracted.Length - extracted.Position == length)
+                    (file, start) = (extracted.Name, extracted.Position);
+                else
                 {
-                    CopyExactly(r.BaseStream, file, length);
+                    temp = Path.Combine(Path.GetTempPath(), $"onediff-load-{Guid.NewGuid():N}.safetensors");
+                    using (var copy = File.Create(temp)) CopyExactly(r.BaseStream, copy, length);
+                    (file, start) = (temp, 0);
                 }
                 byte[] actual;
-                using (var file = File.OpenRead(temp)) actual = SHA256.HashData(file);
+                using (var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20))
+                {
+                    if (stream.Length - start != length)
+                        throw new InvalidDataException($"OneDiff model: the weights stream is truncated ({stream.Length - start} of {length} bytes)");
+                    stream.Position = start;
+                    actual = SHA256.HashData(stream);
+                }
                 if (!actual.AsSpan().SequenceEqual(expectedHash))
                     throw new InvalidDataException("OneDiff model: the weights stream is corrupt (SHA-256 mismatch)");
+                using var checkpoint = SafetensorsCheckpoint.OpenEmbedded(file, start);
+                checkpoint.LoadInto(model, strict: true, name => External(name, header.ExternalVisionFolder, header.ExternalLlmFolder, config) ? null : name);
             });
             if (!found) throw new InvalidDataException($"OneDiff model: the zip has no '{WeightsStream}' entry");
-            using var checkpoint = SafetensorsCheckpoint.Open(temp);
-            checkpoint.LoadInto(model, strict: true, name => External(name, header.ExternalVisionFolder, header.ExternalLlmFolder, config) ? null : name);
             model.language_model.TieWeights();
         }
-        finally { File.Delete(temp); }
+        finally { if (temp is not null) File.Delete(temp); }
         var adapters = header.Lora is null ? null : model.language_model.model.CopyLoraWeights();
         if (header.Lora is not null) model.language_model.model.MergeLora();
         return new DiffCaptionTransformer(model, tokenizer, tokenizerSource, settings, device)

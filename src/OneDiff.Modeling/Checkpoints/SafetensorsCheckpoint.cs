@@ -42,6 +42,10 @@ public sealed class SafetensorsCheckpoint : IDisposable
         return OpenFiles(path, [path]);
     }
 
+    /// <summary>Safetensors bytes stored from <paramref name="start"/> to the end of a file of another
+    /// format (a saved model's weights entry), read in place.</summary>
+    public static SafetensorsCheckpoint OpenEmbedded(string path, long start) => OpenFiles(path, [path], start);
+
     static SafetensorsCheckpoint OpenIndex(string indexPath)
     {
         if (!File.Exists(indexPath)) throw new FileNotFoundException($"checkpoint index not found: {indexPath}", indexPath);
@@ -78,7 +82,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
         return checkpoint;
     }
 
-    static SafetensorsCheckpoint OpenFiles(string source, List<string> paths)
+    static SafetensorsCheckpoint OpenFiles(string source, List<string> paths, long start = 0)
     {
         var files = new List<SafetensorsFile>();
         var byTensor = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
@@ -86,7 +90,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
         {
             foreach (var p in paths)
             {
-                var f = SafetensorsFile.Open(p);
+                var f = SafetensorsFile.Open(p, start);
                 files.Add(f);
                 foreach (var name in f.Entries.Keys)
                 {

@@ -33,23 +33,25 @@ public sealed class SafetensorsFile : IDisposable
         Path = path; _handle = handle; _dataStart = dataStart; Entries = entries; Metadata = metadata;
     }
 
-    public static SafetensorsFile Open(string path)
+    /// <param name="start">where the safetensors bytes begin (they run to the end of the file): 0
+    /// for a .safetensors file, more for one stored inside another format.</param>
+    public static SafetensorsFile Open(string path, long start = 0)
     {
         if (!System.IO.File.Exists(path)) throw new FileNotFoundException($"safetensors file not found: {path}", path);
         var handle = System.IO.File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
         try
         {
-            long fileLength = RandomAccess.GetLength(handle);
+            long fileLength = RandomAccess.GetLength(handle) - start;
             if (fileLength < 8) throw Bad(path, $"the file has {fileLength} bytes, fewer than the 8-byte header length");
             Span<byte> lengthBytes = stackalloc byte[8];
-            RandomAccess.Read(handle, lengthBytes, 0);
+            RandomAccess.Read(handle, lengthBytes, start);
             long headerLength = (long)BitConverter.ToUInt64(lengthBytes);
             if (headerLength <= 0 || headerLength > MaxHeaderBytes || 8 + headerLength > fileLength)
                 throw Bad(path, $"header length {headerLength} does not fit the file of {fileLength} bytes (truncated or not safetensors)");
             var header = new byte[headerLength];
-            RandomAccess.Read(handle, header, 8);
-            long dataStart = 8 + headerLength;
-            long dataLength = fileLength - dataStart;
+            RandomAccess.Read(handle, header, start + 8);
+            long dataStart = start + 8 + headerLength;
+            long dataLength = fileLength - 8 - headerLength;
             var (entries, metadata) = ParseHeader(path, header, dataLength);
             return new SafetensorsFile(path, handle, dataStart, entries, metadata);
         }
