@@ -31,12 +31,27 @@ public static class TestPaths
         return path;
     }
 
+    /// <summary>A new empty folder in the system's temp folder, deleted when the test process ends
+    /// (ONEDIFF_KEEP_TEST_FILES=1 keeps it, to look at what a test wrote).</summary>
     public static string NewTempDir(string prefix)
     {
         string dir = Path.Combine(Path.GetTempPath(), $"onediff-{prefix}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
+        Created.Add(dir);
         return dir;
     }
+
+    static readonly System.Collections.Concurrent.ConcurrentBag<string> Created = [];
+
+    static TestPaths() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+    {
+        if (Environment.GetEnvironmentVariable("ONEDIFF_KEEP_TEST_FILES") == "1") return;
+        foreach (var dir in Created)
+        {
+            try { Directory.Delete(dir, recursive: true); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // still open elsewhere: left for the system
+        }
+    };
 
     static string FindRepoRoot()
     {
