@@ -69,13 +69,7 @@ static class ModelFileBenchmark
     static void WriteLlmFolder(string folder, LlamaConfig c)
     {
         Directory.CreateDirectory(folder);
-        File.WriteAllText(Path.Combine(folder, "config.json"), JsonSerializer.Serialize(new Dictionary<string, object?>
-        {
-            ["model_type"] = "llama", ["vocab_size"] = c.VocabSize, ["hidden_size"] = c.HiddenSize, ["intermediate_size"] = c.IntermediateSize,
-            ["num_hidden_layers"] = c.NumHiddenLayers, ["num_attention_heads"] = c.NumAttentionHeads, ["num_key_value_heads"] = c.NumKeyValueHeads,
-            ["rms_norm_eps"] = c.RmsNormEps, ["rope_theta"] = c.RopeTheta, ["max_position_embeddings"] = c.MaxPositionEmbeddings,
-            ["tie_word_embeddings"] = c.TieWordEmbeddings, ["bos_token_id"] = c.BosTokenId, ["eos_token_id"] = c.EosTokenId, ["pad_token_id"] = c.PadTokenId,
-        }));
+        File.WriteAllText(Path.Combine(folder, "config.json"), c.ToHfJson());
         torch.manual_seed(0);
         using (var model = new LlamaForCausalLM(c))
             SafetensorsWriter.SaveSharded(folder, model.state_dict(), 2_000_000_000);

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using OneDiff.Data.Formats;
@@ -24,13 +23,7 @@ public class ExternalBaseWeightsTests
         string llm = Path.Combine(dir, "llm"), clip = Path.Combine(dir, "clip");
         Directory.CreateDirectory(llm);
         var c = OneDiffConfig.Tiny.Llm;
-        File.WriteAllText(Path.Combine(llm, "config.json"), JsonSerializer.Serialize(new Dictionary<string, object?>
-        {
-            ["model_type"] = "llama", ["vocab_size"] = c.VocabSize, ["hidden_size"] = c.HiddenSize, ["intermediate_size"] = c.IntermediateSize,
-            ["num_hidden_layers"] = c.NumHiddenLayers, ["num_attention_heads"] = c.NumAttentionHeads, ["num_key_value_heads"] = c.NumKeyValueHeads,
-            ["head_dim"] = c.HeadDim, ["rms_norm_eps"] = c.RmsNormEps, ["rope_theta"] = c.RopeTheta, ["max_position_embeddings"] = c.MaxPositionEmbeddings,
-            ["tie_word_embeddings"] = false, ["bos_token_id"] = c.BosTokenId, ["eos_token_id"] = c.EosTokenId, ["pad_token_id"] = c.PadTokenId,
-        }));
+        File.WriteAllText(Path.Combine(llm, "config.json"), c.ToHfJson());
         torch.manual_seed(3);
         using (var model = new LlamaForCausalLM(c))
         {

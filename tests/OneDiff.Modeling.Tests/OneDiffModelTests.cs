@@ -35,6 +35,16 @@ public class OneDiffModelTests
     }
 
     [Fact]
+    public void LlmConfigsWriteTheHuggingFaceConfigTheyAreReadFrom()
+    {
+        foreach (var c in new[] { LlamaConfig.Vicuna7B, LlamaConfig.Qwen2_7B, OneDiffConfig.Tiny.Llm })
+        {
+            var json = System.Text.Json.Nodes.JsonNode.Parse(c.ToHfJson())!.AsObject();
+            Assert.Equal(c, LlamaConfig.FromHf(new Checkpoints.HfConfig(json)));
+        }
+    }
+
+    [Fact]
     public void FullSizePresetsHaveTheCheckpointNamesAndShapes()
     {
         var vicuna = OnMeta(() => new LlamaForCausalLM(LlamaConfig.Vicuna7B));

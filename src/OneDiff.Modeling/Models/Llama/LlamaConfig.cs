@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using OneDiff.Modeling.Checkpoints;
 
 namespace OneDiff.Modeling.Models.Llama;
@@ -21,6 +23,18 @@ public sealed record LlamaConfig(
         true, false, false, false, null, 151643, null, ModelType: "qwen2");
 
     public int KeyValueGroups => NumAttentionHeads / NumKeyValueHeads;
+
+    /// <summary>The config.json of a Hugging Face folder with these sizes: what <see cref="FromHf"/>
+    /// reads back to this config.</summary>
+    public string ToHfJson() => new JsonObject
+    {
+        ["model_type"] = ModelType, ["vocab_size"] = VocabSize, ["hidden_size"] = HiddenSize, ["intermediate_size"] = IntermediateSize,
+        ["num_hidden_layers"] = NumHiddenLayers, ["num_attention_heads"] = NumAttentionHeads, ["num_key_value_heads"] = NumKeyValueHeads,
+        ["head_dim"] = HeadDim, ["rms_norm_eps"] = RmsNormEps, ["rope_theta"] = RopeTheta, ["max_position_embeddings"] = MaxPositionEmbeddings,
+        // Qwen2 always has q/k/v biases; LLaMA's attention_bias puts one on o_proj too.
+        ["attention_bias"] = ModelType != "qwen2" && QkvBias, ["mlp_bias"] = MlpBias, ["tie_word_embeddings"] = TieWordEmbeddings,
+        ["bos_token_id"] = BosTokenId, ["eos_token_id"] = EosTokenId, ["pad_token_id"] = PadTokenId, ["hidden_act"] = HiddenAct,
+    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
     public static LlamaConfig FromHf(HfConfig c)
     {
