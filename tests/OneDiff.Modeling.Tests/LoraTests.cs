@@ -146,6 +146,21 @@ public class LoraTests
     }
 
     [Fact]
+    public void ResumingWithOtherLoraSettingsIsAnErrorNotAPartialLoad()
+    {
+        string folder = TestPaths.NewTempDir("lora-resume-other");
+        new TrainingLoop(NewModel(), torch.CPU).Run(Examples(16), Settings(WithDropout, folder), cancel: TestContext.Current.CancellationToken, afterStep: step => step < 4);
+        var e = Assert.Throws<InvalidOperationException>(() => new TrainingLoop(NewModel(), torch.CPU)
+            .Run(Examples(16), Settings(WithDropout with { Rank = 4, Alpha = 8 }, folder, resume: true), cancel: TestContext.Current.CancellationToken));
+        Assert.Contains("stage2-step00000004 was written with LoRA rank 8, alpha 16, dropout 0.3", e.Message);
+        Assert.Contains("this run has LoRA rank 4", e.Message);
+        // A checkpoint of the whole LLM's training is no LoRA checkpoint either, and the other way round.
+        var full = Assert.Throws<InvalidOperationException>(() => new TrainingLoop(NewModel(), torch.CPU)
+            .Run(Examples(16), Settings(null, folder, resume: true), cancel: TestContext.Current.CancellationToken));
+        Assert.Contains("this run has LoRA none", full.Message);
+    }
+
+    [Fact]
     public void StageOneRefusesLora()
     {
         var e = Assert.Throws<ArgumentException>(() => new TrainingLoop(NewModel(), torch.CPU)

@@ -72,6 +72,25 @@ public class TrainingLoopTests
     }
 
     [Fact]
+    public void ACheckpointMissingATrainedParameterIsRefusedNamingIt()
+    {
+        string folder = TestPaths.NewTempDir("resume-partial");
+        new TrainingLoop(NewModel(), torch.CPU).Run(Examples(16), Settings(TrainingStage.InstructionTuning, folder), cancel: TestContext.Current.CancellationToken, afterStep: step => step < 4);
+        string file = Path.Combine(Directory.GetDirectories(folder).Single(), "trainable.safetensors");
+        string dropped;
+        using (var ck = Checkpoints.SafetensorsCheckpoint.Open(file))
+        {
+            dropped = ck.Names.Order(StringComparer.Ordinal).First();
+            var kept = ck.Names.Where(n => n != dropped).ToDictionary(n => n, n => ck.Files[0].Read(n));
+            ck.Dispose();
+            Checkpoints.SafetensorsWriter.Save(file, kept);
+        }
+        var e = Assert.Throws<InvalidOperationException>(() => new TrainingLoop(NewModel(), torch.CPU)
+            .Run(Examples(16), Settings(TrainingStage.InstructionTuning, folder, resume: true), cancel: TestContext.Current.CancellationToken));
+        Assert.Contains($"1 missing, such as '{dropped}'", e.Message);
+    }
+
+    [Fact]
     public void GradientCheckpointingFollowsTheSameLossCurveAndReportsEveryStep()
     {
         var data = Examples(16);

@@ -120,7 +120,7 @@ public sealed class TrainingLoop
         long step = 0;
         if (s.Resume && s.CheckpointFolder is { } folder && LatestCheckpoint(folder, s.Stage) is { } latest)
         {
-            step = LoadCheckpoint(latest, optimizer);
+            step = LoadCheckpoint(latest, optimizer, s.Lora, TrainableNames());
             _model.SetStage(s.Stage);
         }
 
@@ -171,7 +171,7 @@ public sealed class TrainingLoop
                     pending = (lossTotal, step, scale);
                     bool checkpoint = s.CheckpointFolder is not null && s.CheckpointEvery > 0 && step % s.CheckpointEvery == 0;
                     if (checkpoint || afterStep is not null) Flush();
-                    if (checkpoint) SaveCheckpoint(s.CheckpointFolder!, s.Stage, step, optimizer);
+                    if (checkpoint) SaveCheckpoint(s.CheckpointFolder!, s.Stage, step, optimizer, s.Lora);
                     if (afterStep?.Invoke(step) == false) return;
                 }
                 Flush();
@@ -247,25 +247,48 @@ public sealed class TrainingLoop
 
     static string StageName(TrainingStage stage) => stage == TrainingStage.CoupledSampleTraining ? "stage1" : "stage2";
 
-    void SaveCheckpoint(string folder, TrainingStage stage, long step, AdamW optimizer)
+    void SaveCheckpoint(string folder, TrainingStage stage, long step, AdamW optimizer, LoraConfig? lora)
     {
         string dir = Path.Combine(folder, $"{StageName(stage)}-step{step:D8}");
         Directory.CreateDirectory(dir);
-        var trainable = _model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)).ToList();
+        var names = TrainableNames();
+        var trainable = _model.named_parameters().Where(p => names.Contains(p.name)).Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)).ToList();
         SafetensorsWriter.Save(Path.Combine(dir, "trainable.safetensors"), trainable);
         optimizer.Save(Path.Combine(dir, "optimizer.safetensors"));
-        File.WriteAllText(Path.Combine(dir, "state.json"), JsonSerializer.Serialize(new { stage = StageName(stage), step, losses = Losses }));
+        File.WriteAllText(Path.Combine(dir, "state.json"), JsonSerializer.Serialize(new { stage = StageName(stage), step, losses = Losses, lora = Describe(lora) }));
     }
+
+    /// <summary>What a checkpoint holds: every parameter name that trains in this stage.</summary>
+    HashSet<string> TrainableNames() =>
+        _model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToHashSet(StringComparer.Ordinal);
 
     static string? LatestCheckpoint(string folder, TrainingStage stage) =>
         Directory.Exists(folder) ? Directory.GetDirectories(folder, $"{StageName(stage)}-step*").Order(StringComparer.Ordinal).LastOrDefault() : null;
 
-    long LoadCheckpoint(string dir, AdamW optimizer)
+    /// <summary>LoRA settings as a checkpoint records them ("none" without LoRA).</summary>
+    static string Describe(LoraConfig? lora) => lora is null ? "none"
+        : FormattableString.Invariant($"rank {lora.Rank}, alpha {lora.Alpha}, dropout {lora.Dropout}, targets {string.Join(",", lora.Targets)}");
+
+    /// <summary>Restores a checkpoint of a run that trained the same parameters the same way;
+    /// another run's (other LoRA settings, another stage setup) is an error naming the difference,
+    /// not a silent partial load.</summary>
+    long LoadCheckpoint(string dir, AdamW optimizer, LoraConfig? lora, HashSet<string> trainable)
     {
-        using (var ck = SafetensorsCheckpoint.Open(Path.Combine(dir, "trainable.safetensors")))
-            ck.LoadInto(_model, strict: false, n => ck.Contains(n) ? n : null);
-        optimizer.Load(Path.Combine(dir, "optimizer.safetensors"));
         using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "state.json")));
+        string savedLora = state.RootElement.TryGetProperty("lora", out var l) ? l.GetString() ?? "none" : "none";
+        if (savedLora != Describe(lora))
+            throw new InvalidOperationException($"{dir} was written with LoRA {savedLora}, and this run has LoRA {Describe(lora)}: " +
+                "resume with the same settings, or give this run another CheckpointFolder");
+        using (var ck = SafetensorsCheckpoint.Open(Path.Combine(dir, "trainable.safetensors")))
+        {
+            var missing = trainable.Where(n => !ck.Contains(n)).Order(StringComparer.Ordinal).ToList();
+            var extra = ck.Names.Where(n => !trainable.Contains(n)).Order(StringComparer.Ordinal).ToList();
+            if (missing.Count + extra.Count > 0)
+                throw new InvalidOperationException($"{dir} holds other trainable parameters than this run trains ({missing.Count} missing, such as " +
+                    $"'{missing.FirstOrDefault() ?? "-"}'; {extra.Count} not trained here, such as '{extra.FirstOrDefault() ?? "-"}'): give this run another CheckpointFolder");
+            ck.LoadInto(_model, strict: false, n => ck.Contains(n) ? n : null);
+        }
+        optimizer.Load(Path.Combine(dir, "optimizer.safetensors"));
         Losses.Clear();
         Losses.AddRange(state.RootElement.GetProperty("losses").EnumerateArray().Select(x => x.GetDouble()));
         return state.RootElement.GetProperty("step").GetInt64();
