@@ -10,6 +10,13 @@ public sealed record CaptioningOverrides
     public string? Device { get; init; }
     /// <summary>auto, float32, bfloat16 (a 7B model in half the memory, also on the CPU) or float16 (CUDA only).</summary>
     public string? Precision { get; init; }
+    /// <summary>Where a model saved with external base weights finds its vision tower (CLIP
+    /// folder) now, when it has moved since (another machine, say): the files must still be the
+    /// ones it was saved with (SHA-256).</summary>
+    public string? ClipFolder { get; init; }
+    /// <summary>Where a LoRA model saved with external base weights finds its LLM folder now (as
+    /// LLaVA's <c>--model-base</c>); the same files, checked by SHA-256.</summary>
+    public string? LlmFolder { get; init; }
     /// <summary>1 is greedy decoding.</summary>
     public int? NumBeams { get; init; }
     public int? MaxNewTokens { get; init; }

@@ -70,10 +70,20 @@ public class ExternalBaseWeightsTests
         Assert.Equal(expected, Captions(reloaded, data));
         (reloaded as IDisposable)?.Dispose();
 
+        // The folders moved (another machine): the error says how to point at them, and the overrides do.
+        string movedClip = Path.Combine(dir, "moved", "clip"), movedLlm = Path.Combine(dir, "moved", "llm");
+        Directory.CreateDirectory(Path.Combine(dir, "moved"));
+        Directory.Move(clip, movedClip);
+        Directory.Move(llm, movedLlm);
+        var gone = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(ml, file));
+        Assert.Contains($"{Path.Combine(clip, "model.safetensors")} are missing; if the CLIP folder has moved, give its new place (--clip-folder", gone.Message);
+        using (var moved = DiffCaptioningCatalog.LoadTransformer(ml, file, new CaptioningOverrides { ClipFolder = movedClip, LlmFolder = movedLlm }))
+            Assert.Equal(expected, Captions(moved, data));
+
         // Other weights in the LLM folder than it was trained on: refused, naming the file.
-        using (var stream = File.OpenWrite(Path.Combine(llm, "model.safetensors"))) { stream.Seek(-1, SeekOrigin.End); stream.WriteByte(0x5a); }
-        var e = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(ml, file));
-        Assert.Contains(Path.Combine(llm, "model.safetensors"), e.Message);
+        using (var stream = File.OpenWrite(Path.Combine(movedLlm, "model.safetensors"))) { stream.Seek(-1, SeekOrigin.End); stream.WriteByte(0x5a); }
+        var e = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(ml, file, new CaptioningOverrides { ClipFolder = movedClip, LlmFolder = movedLlm }));
+        Assert.Contains(Path.Combine(movedLlm, "model.safetensors"), e.Message);
         Assert.Contains("SHA-256 mismatch", e.Message);
     }
 

@@ -10,11 +10,13 @@ internal sealed class ModelOptions
     public Option<string> Model { get; } = new("--model") { Description = "a model saved by onediff train or mlContext.Model.Save", Required = true };
     public Option<string?> Device { get; } = new("--device") { Description = "auto, cpu, cuda or cuda:N (default: as saved, normally auto)" };
     public Option<string?> Precision { get; } = new("--precision") { Description = "auto, float32, bfloat16 (half the memory, also on the CPU) or float16 (CUDA only) (default: as saved, normally auto: bfloat16 on CUDA, float32 on the CPU)" };
+    public Option<string?> ClipFolder { get; } = new("--clip-folder") { Description = "for a model saved with external base weights: where its CLIP folder is now (the same files)" };
+    public Option<string?> LlmFolder { get; } = new("--llm-folder") { Description = "for a LoRA model saved with external base weights: where its LLM folder is now (the same files)" };
     public Option<int?> Beams { get; } = new("--beams") { Description = "beam width; 1 is greedy (default: as saved)" };
     public Option<int?> MaxNewTokens { get; } = new("--max-new-tokens") { Description = "longest caption in tokens (default: as saved)" };
     public Option<int?> BatchSize { get; } = new("--batch-size") { Description = "pairs captioned together (default: as saved)" };
 
-    public IEnumerable<Option> All => [Model, Device, Precision, Beams, MaxNewTokens, BatchSize];
+    public IEnumerable<Option> All => [Model, Device, Precision, ClipFolder, LlmFolder, Beams, MaxNewTokens, BatchSize];
 
     /// <summary>The overrides, checked (values in range, the device present), so that a wrong flag
     /// fails before the images are read.</summary>
@@ -23,7 +25,7 @@ internal sealed class ModelOptions
         var overrides = new CaptioningOverrides
         {
             Device = parse.GetValue(Device), Precision = parse.GetValue(Precision), NumBeams = parse.GetValue(Beams), MaxNewTokens = parse.GetValue(MaxNewTokens),
-            BatchSize = parse.GetValue(BatchSize),
+            BatchSize = parse.GetValue(BatchSize), ClipFolder = parse.GetValue(ClipFolder), LlmFolder = parse.GetValue(LlmFolder),
         };
         overrides.ApplyTo(new CaptioningSettings());
         if (overrides.Device is { } device) OneDiff.Modeling.Runtime.DeviceSelector.Resolve(device).Dtype(overrides.Precision);

@@ -90,7 +90,16 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
         if (header.FormatVersion > FormatVersion)
             throw new InvalidDataException($"OneDiff model: format version {header.FormatVersion} is newer than this library reads ({FormatVersion}); update OneDiff.MLNet");
         var settings = JsonSerializer.Deserialize<CaptioningSettings>(header.Settings)!;
-        if (LoadOverrides.Value is { } overrides) settings = overrides.ApplyTo(settings);
+        if (LoadOverrides.Value is { } overrides)
+        {
+            settings = overrides.ApplyTo(settings);
+            // Base weights that moved: the same files (checked below) in another folder.
+            header = header with
+            {
+                ExternalVisionFolder = header.ExternalVisionFolder is null ? null : overrides.ClipFolder ?? header.ExternalVisionFolder,
+                ExternalLlmFolder = header.ExternalLlmFolder is null ? null : overrides.LlmFolder ?? header.ExternalLlmFolder,
+            };
+        }
         var config = OneDiffConfig.FromJson(header.Config);
         int tokLength = ctx.Reader.ReadInt32();
         byte[]? tokenizerSource = tokLength > 0 ? ctx.Reader.ReadBytes(tokLength) : null;
@@ -101,8 +110,8 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
         var device = env is MLContext ml
             ? DeviceSelector.Resolve(settings.Device, ml.GpuDeviceId, ml.FallbackToCpu)
             : DeviceSelector.Resolve(settings.Device);
-        if (header.ExternalVisionFolder is { } vf) CheckHashes(vf, header.ExternalVisionSha256 ?? []);
-        if (header.ExternalLlmFolder is { } lf) CheckHashes(lf, header.ExternalLlmSha256 ?? []);
+        if (header.ExternalVisionFolder is { } vf) CheckHashes(vf, header.ExternalVisionSha256 ?? [], "CLIP", "--clip-folder");
+        if (header.ExternalLlmFolder is { } lf) CheckHashes(lf, header.ExternalLlmSha256 ?? [], "LLM", "--llm-folder");
         var folders = header.ExternalVisionFolder is null && header.ExternalLlmFolder is null ? null
             : new PretrainedFolders(Clip: header.ExternalVisionFolder, Llm: header.ExternalLlmFolder);
         var model = OneDiffPretrained.Build(config, folders, device.ToTorch(), device.Dtype(settings.Precision));
@@ -170,12 +179,14 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
         Directory.GetFiles(folder, "*.safetensors").Order(StringComparer.Ordinal)
             .ToDictionary(f => Path.GetFileName(f), f => { using var s = File.OpenRead(f); return Convert.ToHexString(SHA256.HashData(s)); });
 
-    static void CheckHashes(string folder, Dictionary<string, string> expected)
+    static void CheckHashes(string folder, Dictionary<string, string> expected, string what, string option)
     {
         foreach (var (file, hash) in expected)
         {
             string path = Path.Combine(folder, file);
-            if (!File.Exists(path)) throw new FileNotFoundException($"OneDiff model: external base weights {path} are missing", path);
+            if (!File.Exists(path))
+                throw new FileNotFoundException($"OneDiff model: external base weights {path} are missing; if the {what} folder has moved, " +
+                    $"give its new place ({option}, CaptioningOverrides.{(what == "CLIP" ? "ClipFolder" : "LlmFolder")})", path);
             using var s = File.OpenRead(path);
             if (!string.Equals(Convert.ToHexString(SHA256.HashData(s)), hash, StringComparison.OrdinalIgnoreCase))
                 throw new InvalidDataException($"OneDiff model: external base weights {path} differ from the ones it was saved with (SHA-256 mismatch)");
