@@ -107,6 +107,9 @@ public class ExternalBaseWeightsTests
         var loaded = ml.Model.Load(file, out _);
         Assert.Equal(Captions(model, data), Captions(loaded, data));
         (loaded as IDisposable)?.Dispose();
+        // The LLM is inside this zip: an LLM folder given at load is a mistake, not ignored.
+        var wrong = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(ml, file, new CaptioningOverrides { LlmFolder = llm }));
+        Assert.Contains("this model holds its own LLM weights", wrong.Message);
         File.Delete(Path.Combine(clip, "model.safetensors"));
         var e = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(ml, file));
         Assert.Contains($"external base weights {Path.Combine(clip, "model.safetensors")} are missing", e.Message);

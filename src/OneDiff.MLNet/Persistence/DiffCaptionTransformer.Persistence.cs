@@ -93,6 +93,10 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
         if (LoadOverrides.Value is { } overrides)
         {
             settings = overrides.ApplyTo(settings);
+            if (overrides.ClipFolder is not null && header.ExternalVisionFolder is null)
+                throw new ArgumentException("this model holds its own CLIP weights: a CLIP folder (--clip-folder, ClipFolder) does not apply");
+            if (overrides.LlmFolder is not null && header.ExternalLlmFolder is null)
+                throw new ArgumentException("this model holds its own LLM weights: an LLM folder (--llm-folder, LlmFolder) does not apply");
             // Base weights that moved: the same files (checked below) in another folder.
             header = header with
             {

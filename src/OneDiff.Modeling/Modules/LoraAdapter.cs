@@ -35,8 +35,6 @@ public sealed class LoraAdapter : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public long Rank => lora_A.shape[0];
-
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
