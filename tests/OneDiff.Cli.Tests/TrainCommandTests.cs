@@ -36,6 +36,7 @@ public class TrainCommandTests
         // projector is then 64 -> 128 wide, not 128 -> 128), references packed per pair.
         Assert.Contains("904,448 parameters", output);
         Assert.Contains("each pair's captions share one sequence", output);
+        Assert.Matches($@"saved {System.Text.RegularExpressions.Regex.Escape(Path.Combine(dir, "out", "model.zip"))} \([0-9.]+ MB in [0-9]+ s\)", output);
         var (code2, caption, err2) = CliRunner.Run(CaptionCommand.Create(), "--model", Path.Combine(dir, "out", "model.zip"),
             "--before", Path.Combine(dir, "data", "images", "000000_a.png"), "--after", Path.Combine(dir, "data", "images", "000000_b.png"));
         Assert.True(code2 == 0, err2);

@@ -81,8 +81,11 @@ public static class TrainCommand
         var model = catalog.Trainers.OneDiff(trainerOptions).Fit(train);
         string output = c.Resolve(c.Output);
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        // A 7B model's zip takes minutes to write (ML.NET deflates it): say so before, and how it went after.
+        Console.WriteLine($"saving {output} ...");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         ml.Model.Save(model, train.Schema, output);
-        Console.WriteLine($"saved {output}");
+        Console.WriteLine($"saved {output} ({new FileInfo(output).Length / 1e6:F1} MB in {clock.Elapsed.TotalSeconds:F0} s)");
         return 0;
     }
 
