@@ -131,19 +131,8 @@ public class LoraTests
     }
 
     [Fact]
-    public void ResumingALoraRunReproducesTheUninterruptedLossCurve()
-    {
-        var full = new TrainingLoop(NewModel(), torch.CPU);
-        full.Run(Examples(16), Settings(WithDropout), cancel: TestContext.Current.CancellationToken);
-        string folder = TestPaths.NewTempDir("lora-resume");
-        var first = new TrainingLoop(NewModel(), torch.CPU);
-        first.Run(Examples(16), Settings(WithDropout, folder), cancel: TestContext.Current.CancellationToken, afterStep: step => step < 8);
-        var resumed = new TrainingLoop(NewModel(), torch.CPU);
-        resumed.Run(Examples(16), Settings(WithDropout, folder, resume: true), cancel: TestContext.Current.CancellationToken);
-        Assert.Equal(12, resumed.Losses.Count);
-        for (int i = 0; i < 12; i++)
-            Assert.True(Math.Abs(full.Losses[i] - resumed.Losses[i]) < 1e-5, $"step {i + 1}: {full.Losses[i]} vs {resumed.Losses[i]}");
-    }
+    public void ResumingALoraRunReproducesTheUninterruptedLossCurve() =>
+        TrainingLoopTests.AssertResumedRunFollowsTheUninterruptedOne((folder, resume) => Settings(WithDropout, folder, resume));
 
     [Fact]
     public void ResumingWithOtherLoraSettingsIsAnErrorNotAPartialLoad()

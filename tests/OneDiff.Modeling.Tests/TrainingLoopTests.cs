@@ -51,21 +51,27 @@ public class TrainingLoopTests
     }
 
     [Fact]
-    public void ResumingFromACheckpointReproducesTheUninterruptedLossCurve()
+    public void ResumingFromACheckpointReproducesTheUninterruptedLossCurve() =>
+        AssertResumedRunFollowsTheUninterruptedOne((folder, resume) => Settings(TrainingStage.InstructionTuning, folder, resume));
+
+    /// <summary>12 steps straight, against 8 steps (checkpoints every 4) then a resumed run from
+    /// a fresh model: the same loss curve. <paramref name="settings"/> gives the run's settings
+    /// for a checkpoint folder (null: none) and whether to resume.</summary>
+    internal static void AssertResumedRunFollowsTheUninterruptedOne(Func<string?, bool, StageSettings> settings)
     {
         var data = Examples(16);
         var full = new TrainingLoop(NewModel(), torch.CPU);
-        full.Run(data, Settings(TrainingStage.InstructionTuning), cancel: TestContext.Current.CancellationToken);
+        full.Run(data, settings(null, false), cancel: TestContext.Current.CancellationToken);
 
         string folder = TestPaths.NewTempDir("resume");
         var first = new TrainingLoop(NewModel(), torch.CPU);
-        first.Run(data, Settings(TrainingStage.InstructionTuning, folder), cancel: TestContext.Current.CancellationToken, afterStep: step => step < 8);
+        first.Run(data, settings(folder, false), cancel: TestContext.Current.CancellationToken, afterStep: step => step < 8);
         Assert.Equal(8, first.Losses.Count);
         Assert.True(Directory.GetDirectories(folder).Length >= 2);
 
         // A fresh process would build the model again from the seed; the checkpoint restores the rest.
         var resumed = new TrainingLoop(NewModel(), torch.CPU);
-        resumed.Run(data, Settings(TrainingStage.InstructionTuning, folder, resume: true), cancel: TestContext.Current.CancellationToken);
+        resumed.Run(data, settings(folder, true), cancel: TestContext.Current.CancellationToken);
         Assert.Equal(12, resumed.Losses.Count);
         for (int i = 0; i < 12; i++)
             Assert.True(Math.Abs(full.Losses[i] - resumed.Losses[i]) < 1e-5, $"step {i + 1}: {full.Losses[i]} vs {resumed.Losses[i]}");
