@@ -72,6 +72,25 @@ public class LoraTests
         Assert.True(diff < 1e-4, $"merged vs adapted: {diff}");
     }
 
+    [Fact]
+    public void InBfloat16TheAdaptersTakeTheModelsDtypeAndMergeToTheSameOutput()
+    {
+        // As on CUDA, where the model is bf16: adapters made on the layers' dtype, merged through fp32.
+        var llm = TinyLlm();
+        llm.to(ScalarType.BFloat16);
+        var ids = Ids();
+        llm.model.AttachLora(new LoraConfig { Rank = 4, Alpha = 8 });
+        Assert.All(llm.model.LoraAdapters(), a => Assert.Equal(ScalarType.BFloat16, a.Adapter.lora_A.dtype));
+        using (torch.no_grad())
+            foreach (var (_, adapter) in llm.model.LoraAdapters()) adapter.lora_B.normal_(0, 0.05);
+        var adapted = Logits(llm, ids).to(ScalarType.Float32);
+        llm.model.MergeLora();
+        var merged = Logits(llm, ids).to(ScalarType.Float32);
+        // bf16 keeps 8 bits: the merged weights round once where the adapted model rounds its sums.
+        double diff = (merged - adapted).abs().max().item<float>(), scale = adapted.abs().max().item<float>();
+        Assert.True(diff < 0.05 * scale, $"merged vs adapted in bf16: {diff} (logits up to {scale})");
+    }
+
     static List<TrainingExample> Examples(int count) => TrainingLoopTests.Examples(count);
 
     static OneDiffModel NewModel() => TrainingLoopTests.NewModel();
