@@ -135,7 +135,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         /// <summary>Keep the frozen pretrained weights out of the saved model, referenced by folder
         /// and SHA-256 and read from there when it loads: the vision tower's (ClipFolder), and with
         /// LoRA the LLM's (LlmFolder), its adapters saved instead (a 7B model's file then holds
-        /// about 1 GB rather than 14).</summary>
+        /// about 0.8 GB in bf16 at rank 128 rather than 14).</summary>
         public bool ExternalBaseWeights { get; set; }
 
         public int MaxNewTokens { get; set; } = 32;
