@@ -78,6 +78,25 @@ public class TrainingLoopTests
     }
 
     [Fact]
+    public void AFinishedStageLeavesACheckpointThatAResumedRunTakesWithoutTrainingAgain()
+    {
+        string folder = TestPaths.NewTempDir("resume-done");
+        var model = NewModel();
+        var done = new TrainingLoop(model, torch.CPU);
+        // 12 steps, a checkpoint every 5: at 5, 10 and the last, 12.
+        done.Run(Examples(16), Settings(TrainingStage.InstructionTuning, folder) with { CheckpointEvery = 5 }, cancel: TestContext.Current.CancellationToken);
+        Assert.Equal(["stage2-step00000005", "stage2-step00000010", "stage2-step00000012"], Directory.GetDirectories(folder).Select(Path.GetFileName).Order());
+
+        var again = NewModel();
+        var steps = new List<long>();
+        var resumed = new TrainingLoop(again, torch.CPU);
+        resumed.Run(Examples(16), Settings(TrainingStage.InstructionTuning, folder, resume: true) with { CheckpointEvery = 5 }, p => steps.Add(p.Step), TestContext.Current.CancellationToken);
+        Assert.Empty(steps);
+        Assert.Equal(done.Losses, resumed.Losses);
+        Assert.True(Same(model.delta_module.parameters().Select(p => p.detach()).ToList(), again.delta_module), "the finished stage's weights are back");
+    }
+
+    [Fact]
     public void ACheckpointMissingATrainedParameterIsRefusedNamingIt()
     {
         string folder = TestPaths.NewTempDir("resume-partial");

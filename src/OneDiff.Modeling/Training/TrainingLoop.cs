@@ -42,7 +42,7 @@ public sealed record StageSettings
     /// <summary>Recompute the LLM layers' activations in the backward pass instead of keeping them
     /// (<see cref="Modules.CheckpointedDecoderLayer"/>): less memory, about a third more compute.</summary>
     public bool GradientCheckpointing { get; init; }
-    /// <summary>Write a checkpoint every N optimizer steps (0: never) into this folder.</summary>
+    /// <summary>Write a checkpoint every N optimizer steps and at the last (0: never) into this folder.</summary>
     public string? CheckpointFolder { get; init; }
     public int CheckpointEvery { get; init; }
     /// <summary>Resume from the latest checkpoint of <see cref="CheckpointFolder"/> if there is one.</summary>
@@ -169,7 +169,9 @@ public sealed class TrainingLoop
                     step++;
                     Flush();
                     pending = (lossTotal, step, scale);
-                    bool checkpoint = s.CheckpointFolder is not null && s.CheckpointEvery > 0 && step % s.CheckpointEvery == 0;
+                    // Every CheckpointEvery steps, and at the stage's last step: a run stopped later
+                    // (in the next stage, in validation, while saving) resumes with this stage done.
+                    bool checkpoint = s.CheckpointFolder is not null && s.CheckpointEvery > 0 && (step % s.CheckpointEvery == 0 || step == totalSteps);
                     if (checkpoint || afterStep is not null) Flush();
                     if (checkpoint) SaveCheckpoint(s.CheckpointFolder!, s.Stage, step, optimizer, s.Lora);
                     if (afterStep?.Invoke(step) == false) return;
