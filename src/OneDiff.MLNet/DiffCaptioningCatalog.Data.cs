@@ -102,6 +102,27 @@ public sealed partial class DiffCaptioningCatalog
         return Find(loaded) ?? throw new InvalidDataException($"{path}: the model holds no OneDiff caption transformer");
     }
 
+    /// <summary>What a saved OneDiff model is and needs (its header), without loading its weights.</summary>
+    public static SavedModelInfo ReadModelInfo(MLContext ml, string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"model file not found: {path}", path);
+        var previous = DiffCaptionTransformer.HeaderOnly.Value;
+        DiffCaptionTransformer.HeaderOnly.Value = true;
+        try
+        {
+            using (ml.Model.Load(path, out _) as IDisposable) { }
+            throw new InvalidDataException($"{path}: the model holds no OneDiff caption transformer");
+        }
+        catch (Exception e) when (Unwrap(e) is DiffCaptionTransformer.HeaderReadException read) { return read.Info; }
+        catch (Exception e) when (e is FormatException or IOException or InvalidOperationException or ArgumentException or System.Reflection.TargetInvocationException)
+        {
+            throw new InvalidDataException($"{path}: not a readable ML.NET model with a OneDiff transformer ({Unwrap(e).Message})", Unwrap(e));
+        }
+        finally { DiffCaptionTransformer.HeaderOnly.Value = previous; }
+
+        static Exception Unwrap(Exception e) => e is System.Reflection.TargetInvocationException { InnerException: { } i } ? Unwrap(i) : e;
+    }
+
     static DiffCaptionTransformer? Find(ITransformer t) => t switch
     {
         DiffCaptionTransformer d => d,

@@ -106,6 +106,21 @@ public class TrainedModelTests(OverfitFixture f)
     }
 
     [Fact]
+    public void CheckpointInspectSaysWhatASavedModelIsWithoutLoadingIt()
+    {
+        var (code, output, err) = CliRunner.Run(CheckpointCommand.Create(), "inspect", f.ModelFile);
+        Assert.True(code == 0, err);
+        Assert.Contains("OneDiff model (format 1): Tiny; CLIP 3 layers at 64 px, LLM llama 2 layers of 128, 8 delta tokens; tokenizer tiny", output);
+        Assert.Contains("up to 40 new tokens", output);
+        Assert.Contains("LLM weights: in the file", output);
+        string foreign = Path.Combine(TestPaths.NewTempDir("inspect"), "foreign.zip");
+        using (var z = System.IO.Compression.ZipFile.Open(foreign, System.IO.Compression.ZipArchiveMode.Create)) z.CreateEntry("hello.txt");
+        var (code2, _, err2) = CliRunner.Run(CheckpointCommand.Create(), "inspect", foreign);
+        Assert.Equal(1, code2);
+        Assert.Contains("foreign.zip", err2);
+    }
+
+    [Fact]
     public void ACorruptOrForeignModelFileIsAClearError()
     {
         string zip = Path.Combine(f.Folder, "for-corruption.zip");

@@ -70,11 +70,18 @@ public class ExternalBaseWeightsTests
         Assert.Equal(expected, Captions(reloaded, data));
         (reloaded as IDisposable)?.Dispose();
 
+        // The header says what the file needs, without loading the weights.
+        var info = DiffCaptioningCatalog.ReadModelInfo(ml, file);
+        Assert.Equal((2, clip, llm, 4), (info.FormatVersion, info.ExternalClipFolder, info.ExternalLlmFolder, info.Lora!.Rank));
+        Assert.Equal(["model.safetensors"], info.ExternalLlmFiles);
+        Assert.Empty(info.MissingFiles);
+
         // The folders moved (another machine): the error says how to point at them, and the overrides do.
         string movedClip = Path.Combine(dir, "moved", "clip"), movedLlm = Path.Combine(dir, "moved", "llm");
         Directory.CreateDirectory(Path.Combine(dir, "moved"));
         Directory.Move(clip, movedClip);
         Directory.Move(llm, movedLlm);
+        Assert.Equal([Path.Combine(clip, "model.safetensors"), Path.Combine(llm, "model.safetensors")], DiffCaptioningCatalog.ReadModelInfo(ml, file).MissingFiles);
         var gone = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(ml, file));
         Assert.Contains($"{Path.Combine(clip, "model.safetensors")} are missing; if the CLIP folder has moved, give its new place (--clip-folder", gone.Message);
         using (var moved = DiffCaptioningCatalog.LoadTransformer(ml, file, new CaptioningOverrides { ClipFolder = movedClip, LlmFolder = movedLlm }))

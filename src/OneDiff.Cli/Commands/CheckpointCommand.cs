@@ -1,18 +1,31 @@
 using System.CommandLine;
+using Microsoft.ML;
+using OneDiff.MLNet;
 using OneDiff.Modeling.Checkpoints;
 
 namespace OneDiff.Cli.Commands;
 
-/// <summary><c>onediff checkpoint inspect PATH</c>: the tensors of a safetensors checkpoint.</summary>
+/// <summary><c>onediff checkpoint inspect PATH</c>: the tensors of a safetensors checkpoint, or what
+/// a saved OneDiff model (.zip) is and which base weights it needs.</summary>
 public static class CheckpointCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "a .safetensors file, a model.safetensors.index.json, or a model folder" };
-        var inspect = new Command("inspect", "List the tensors of a safetensors checkpoint (name, dtype, shape)") { path };
+        var path = new Argument<string>("path") { Description = "a .safetensors file, a model.safetensors.index.json, a model folder, or a saved OneDiff model (.zip)" };
+        var inspect = new Command("inspect", "List the tensors of a safetensors checkpoint (name, dtype, shape), or say what a saved model is and needs") { path };
         inspect.SetAction(parse =>
         {
-            using var checkpoint = SafetensorsCheckpoint.Open(parse.GetValue(path)!);
+            string target = parse.GetValue(path)!;
+            if (target.EndsWith(".zip", StringComparison.OrdinalIgnoreCase))
+            {
+                try { return PrintModel(DiffCaptioningCatalog.ReadModelInfo(new MLContext(), target)); }
+                catch (Exception e) when (e is InvalidDataException or FileNotFoundException)
+                {
+                    Console.Error.WriteLine($"error: {e.Message}");
+                    return 1;
+                }
+            }
+            using var checkpoint = SafetensorsCheckpoint.Open(target);
             long total = 0;
             foreach (var name in checkpoint.Names.OrderBy(n => n, StringComparer.Ordinal))
             {
@@ -24,5 +37,25 @@ public static class CheckpointCommand
             return 0;
         });
         return new Command("checkpoint", "Checkpoint tools") { inspect };
+    }
+
+    /// <summary>The model's header; exits 1 when base weights it needs are missing.</summary>
+    static int PrintModel(SavedModelInfo m)
+    {
+        var c = m.Config;
+        Console.WriteLine($"OneDiff model (format {m.FormatVersion}): {c.Name}; CLIP {c.Vision.NumHiddenLayers} layers at {c.Vision.ImageSize} px, " +
+            $"LLM {c.Llm.ModelType} {c.Llm.NumHiddenLayers} layers of {c.Llm.HiddenSize}, {c.NumDeltaTokens} delta tokens; tokenizer {m.Tokenizer}");
+        var s = m.Settings;
+        Console.WriteLine($"captions: template {s.Template}, device {s.Device}, precision {s.Precision}, beams {s.NumBeams}, " +
+            $"up to {s.MaxNewTokens} new tokens, batch {s.BatchSize}; default prompt \"{s.DefaultPrompt}\"");
+        if (m.ExternalClipFolder is { } clip) Console.WriteLine($"CLIP weights from {clip} ({string.Join(", ", m.ExternalClipFiles)}; SHA-256 checked at load)");
+        else Console.WriteLine("CLIP weights: in the file");
+        if (m.ExternalLlmFolder is { } llm)
+            Console.WriteLine($"LLM weights from {llm} ({string.Join(", ", m.ExternalLlmFiles)}; SHA-256 checked at load), with LoRA adapters in the file: " +
+                $"rank {m.Lora!.Rank}, alpha {m.Lora.Alpha}, on {string.Join(", ", m.Lora.Targets)}");
+        else Console.WriteLine("LLM weights: in the file");
+        if (m.MissingFiles.Count == 0) return 0;
+        Console.WriteLine($"missing, so the model will not load here: {string.Join(", ", m.MissingFiles)} (--clip-folder / --llm-folder give their place)");
+        return 1;
     }
 }

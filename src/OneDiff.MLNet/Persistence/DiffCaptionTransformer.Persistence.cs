@@ -39,6 +39,15 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
     // weights are placed on a device.
     internal static readonly AsyncLocal<CaptioningOverrides?> LoadOverrides = new();
 
+    // DiffCaptioningCatalog.ReadModelInfo: Create stops after the header and hands it out through
+    // this exception (ML.NET offers no way to read a model's header without constructing it, and a
+    // 7B model's weights should not be loaded to say what the file is).
+    internal static readonly AsyncLocal<bool> HeaderOnly = new();
+    internal sealed class HeaderReadException(SavedModelInfo info) : Exception("OneDiff model header read")
+    {
+        public SavedModelInfo Info { get; } = info;
+    }
+
     sealed record Header(int FormatVersion, string Settings, string Config, string TokenizerKind, string? ExternalVisionFolder, Dictionary<string, string>? ExternalVisionSha256,
         string? ExternalLlmFolder = null, Dictionary<string, string>? ExternalLlmSha256 = null, LoraConfig? Lora = null);
 
@@ -105,6 +114,10 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
             };
         }
         var config = OneDiffConfig.FromJson(header.Config);
+        if (HeaderOnly.Value)
+            throw new HeaderReadException(new SavedModelInfo(header.FormatVersion, config, settings, header.TokenizerKind,
+                header.ExternalVisionFolder, header.ExternalVisionSha256?.Keys.Order(StringComparer.Ordinal).ToList() ?? [],
+                header.ExternalLlmFolder, header.ExternalLlmSha256?.Keys.Order(StringComparer.Ordinal).ToList() ?? [], header.Lora));
         int tokLength = ctx.Reader.ReadInt32();
         byte[]? tokenizerSource = tokLength > 0 ? ctx.Reader.ReadBytes(tokLength) : null;
         if (tokenizerSource is not null && tokenizerSource.Length != tokLength)
