@@ -46,11 +46,13 @@ public class TrainConfigTests
         Assert.All([o.ClipFolder, o.BertFolder, o.LlmFolder], f => Assert.True(Path.IsPathRooted(f), $"{f} is resolved against the config"));
     }
 
-    [Fact]
-    public void TheLoraRecipeIsThePaperRecipeWithLlavasLoraInStageTwo()
+    [Theory]
+    [InlineData("onediff-vicuna7b-diffcap.yaml", "onediff-vicuna7b-diffcap-lora.yaml")]
+    [InlineData("onediff-qwen2-diffcap.yaml", "onediff-qwen2-diffcap-lora.yaml")]
+    public void TheLoraRecipesAreThePaperRecipesWithLlavasLoraInStageTwo(string recipe, string loraRecipe)
     {
-        var paper = TrainConfig.Read(Path.Combine(Recipes, "onediff-vicuna7b-diffcap.yaml"));
-        var c = TrainConfig.Read(Path.Combine(Recipes, "onediff-vicuna7b-diffcap-lora.yaml"));
+        var paper = TrainConfig.Read(Path.Combine(Recipes, recipe));
+        var c = TrainConfig.Read(Path.Combine(Recipes, loraRecipe));
         var o = c.TrainerOptions();
         var trainers = new Microsoft.ML.MLContext().DiffCaptioning().Trainers;
         var one = trainers.OneDiff(o).StageOneSettings();
@@ -67,6 +69,11 @@ public class TrainConfigTests
         Assert.Equal(paper.Train.Select(t => (t.Format, t.Split)), c.Train.Select(t => (t.Format, t.Split)));
         Assert.Equal(paper.Conversations, c.Conversations);
         Assert.Equal(paper.Captions, c.Captions);
+        Assert.Equal(paper.TrainerOptions().Preset, o.Preset);
+        Assert.Equal(paper.TrainerOptions().LlmFolder, o.LlmFolder);
+        // The adapter count its comment gives is the one the model has.
+        long adapters = two.Lora.ParameterCount(Modeling.Models.OneDiff.OneDiffConfig.Preset(o.Preset).Llm);
+        Assert.Contains(adapters.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) + " adapter parameters", File.ReadAllText(Path.Combine(Recipes, loraRecipe)));
     }
 
     static string WriteConfig(string text)
