@@ -19,7 +19,12 @@ internal sealed record ItemStatistics(BleuScorer.Stats[] Bleu, MeteorStats[]? Me
 /// </summary>
 internal static class BootstrapInterval
 {
-    public static ScoreInterval Compute(ItemStatistics set, MeteorScorer? meteor, int resamples, double confidence, int seed, bool parallel)
+    public static ScoreInterval Compute(ItemStatistics set, MeteorScorer? meteor, int resamples, double confidence, int seed, bool parallel) =>
+        Ends(Draws(set, meteor, resamples, seed, parallel), confidence);
+
+    /// <summary>Each resample's scores. Sets of the same size drawn with the same seed pick the
+    /// same items: a paired comparison of two systems on the same references.</summary>
+    public static CaptionScores[] Draws(ItemStatistics set, MeteorScorer? meteor, int resamples, int seed, bool parallel)
     {
         int n = set.RougeL.Length;
         var draws = new CaptionScores[resamples];
@@ -42,7 +47,13 @@ internal static class BootstrapInterval
         }
         if (parallel) Parallel.For(0, resamples, Draw);
         else for (int b = 0; b < resamples; b++) Draw(b);
+        return draws;
+    }
 
+    /// <summary>The percentile interval of each score over <paramref name="draws"/>.</summary>
+    public static ScoreInterval Ends(CaptionScores[] draws, double confidence)
+    {
+        int resamples = draws.Length;
         int lowIndex = (int)Math.Floor((1 - confidence) / 2 * resamples);
         int highIndex = Math.Min(resamples - 1, (int)Math.Ceiling((1 + confidence) / 2 * resamples) - 1);
         double[] Ends(Func<CaptionScores, double> metric)

@@ -30,6 +30,13 @@ public sealed record CaptionEvaluation(
     ScoreInterval? CorpusInterval = null,
     IReadOnlyDictionary<string, ScoreInterval>? GroupIntervals = null);
 
+/// <summary>Two systems' captions of the same items, compared by paired bootstrap: each resample
+/// draws the same items for both, so the difference's interval leaves out how hard the items are.</summary>
+/// <param name="Difference">B - A for the whole set.</param>
+/// <param name="DifferenceInterval">the percentile interval of B - A over the resamples.</param>
+/// <param name="BFraction">per score, the share of resamples in which B scores higher than A.</param>
+public sealed record CaptionComparison(CaptionScores A, CaptionScores B, CaptionScores Difference, ScoreInterval DifferenceInterval, CaptionScores BFraction);
+
 public sealed class CaptionEvaluatorOptions
 {
     /// <summary>Run pycocoevalcap's PTB tokenisation first (default). Off for text that is already tokenised.</summary>
@@ -91,6 +98,42 @@ public sealed class CaptionEvaluator
         return new CaptionEvaluation(corpus, perItem, perGroup, groupSizes, modules, tokens,
             _options.BootstrapResamples > 0 ? Interval(statistics, 0) : null, _options.BootstrapResamples > 0 ? groupIntervals : null);
     }
+
+    /// <summary>Scores two systems' captions of the same items (same ids, same references) and
+    /// compares them by paired bootstrap (<see cref="CaptionEvaluatorOptions.BootstrapResamples"/>,
+    /// 1,000 when not set).</summary>
+    public CaptionComparison Compare(IReadOnlyList<CaptionItem> a, IReadOnlyList<CaptionItem> b)
+    {
+        Validate(a);
+        Validate(b);
+        if (_options.BootstrapResamples < 0) throw new ArgumentException($"BootstrapResamples must not be negative, not {_options.BootstrapResamples}");
+        if (!(_options.Confidence is > 0 and < 1)) throw new ArgumentException($"Confidence must be between 0 and 1, not {_options.Confidence}");
+        var byId = b.ToDictionary(i => i.Id, StringComparer.Ordinal);
+        foreach (var item in a)
+        {
+            if (!byId.TryGetValue(item.Id, out var other)) throw new ArgumentException($"item '{item.Id}' is in the first set of captions only");
+            if (!item.References.SequenceEqual(other.References)) throw new ArgumentException($"item '{item.Id}' has other references in the second set");
+        }
+        var idsA = a.Select(i => i.Id).ToHashSet(StringComparer.Ordinal);
+        if (b.FirstOrDefault(i => !idsA.Contains(i.Id)) is { } extra) throw new ArgumentException($"item '{extra.Id}' is in the second set of captions only");
+        if (_options.Meteor) _ = _meteor.Value;
+        // The same order for both, so that a resample draws the same items from each.
+        var ordered = a.OrderBy(i => i.Id, StringComparer.Ordinal).ToList();
+        var (scoresA, _, statsA) = ScoreSet(Tokenize(ordered));
+        var (scoresB, _, statsB) = ScoreSet(Tokenize(ordered.Select(i => byId[i.Id]).ToList()));
+        int resamples = _options.BootstrapResamples > 0 ? _options.BootstrapResamples : 1000;
+        var meteor = _options.Meteor ? _meteor.Value : null;
+        var drawsA = BootstrapInterval.Draws(statsA, meteor, resamples, _options.BootstrapSeed, _options.Parallel);
+        var drawsB = BootstrapInterval.Draws(statsB, meteor, resamples, _options.BootstrapSeed, _options.Parallel);
+        var differences = drawsA.Zip(drawsB, (x, y) => Subtract(y, x)).ToArray();
+        double Share(Func<CaptionScores, double> metric) => drawsA.Zip(drawsB).Count(p => metric(p.Second) > metric(p.First)) / (double)resamples;
+        var fraction = new CaptionScores(Share(s => s.Bleu1), Share(s => s.Bleu2), Share(s => s.Bleu3), Share(s => s.Bleu4),
+            meteor is null ? double.NaN : Share(s => s.Meteor), Share(s => s.RougeL), Share(s => s.Cider));
+        return new CaptionComparison(scoresA, scoresB, Subtract(scoresB, scoresA), BootstrapInterval.Ends(differences, _options.Confidence), fraction);
+    }
+
+    static CaptionScores Subtract(CaptionScores x, CaptionScores y) =>
+        new(x.Bleu1 - y.Bleu1, x.Bleu2 - y.Bleu2, x.Bleu3 - y.Bleu3, x.Bleu4 - y.Bleu4, x.Meteor - y.Meteor, x.RougeL - y.RougeL, x.Cider - y.Cider);
 
     ScoreInterval Interval(ItemStatistics statistics, int stream) =>
         BootstrapInterval.Compute(statistics, _options.Meteor ? _meteor.Value : null, _options.BootstrapResamples, _options.Confidence,

@@ -45,6 +45,41 @@ public static class CaptionReport
         return sb.ToString();
     }
 
+    /// <summary>Two systems side by side (x100), the difference B - A with its paired bootstrap
+    /// interval, and how often B scored higher in the resamples.</summary>
+    public static string ToTable(CaptionComparison c, string nameA = "A", string nameB = "B")
+    {
+        var a = c.A.ToDictionary();
+        var b = c.B.ToDictionary();
+        var d = c.Difference.ToDictionary();
+        var low = c.DifferenceInterval.Low.ToDictionary();
+        var high = c.DifferenceInterval.High.ToDictionary();
+        var share = c.BFraction.ToDictionary();
+        string F(double x) => (x * 100).ToString("F2", CultureInfo.InvariantCulture);
+        var sb = new StringBuilder();
+        sb.AppendLine($"A = {nameA}");
+        sb.AppendLine($"B = {nameB}");
+        sb.AppendLine($"{"score",-8}{"A",9}{"B",9}{"B - A",9}  {c.DifferenceInterval.Confidence * 100:G3}% interval of B - A   B higher in");
+        foreach (var k in Columns)
+        {
+            if (double.IsNaN(a[k])) continue;
+            sb.AppendLine($"{k,-8}{F(a[k]),9}{F(b[k]),9}{F(d[k]),9}  {$"[{F(low[k])}, {F(high[k])}]",-24}{(share[k] * 100).ToString("F1", CultureInfo.InvariantCulture),6} %");
+        }
+        sb.Append($"(scores x100; paired bootstrap over {c.DifferenceInterval.Resamples} resamples of the same items)");
+        return sb.ToString();
+    }
+
+    /// <summary>The comparison as JSON: A, B, difference (B - A), interval and b_higher per key.</summary>
+    public static string ToJson(CaptionComparison c, bool indented = true)
+    {
+        var doc = new Dictionary<string, object>
+        {
+            ["A"] = ScoresJson(c.A), ["B"] = ScoresJson(c.B), ["difference"] = ScoresJson(c.Difference),
+            ["interval"] = IntervalJson(c.DifferenceInterval), ["b_higher"] = ScoresJson(c.BFraction),
+        };
+        return JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = indented });
+    }
+
     /// <summary>The scores by pycocoevalcap's keys; a score not computed (METEOR with --no-meteor)
     /// is left out, as pycocoevalcap leaves out a scorer it did not run.</summary>
     static Dictionary<string, object> ScoresJson(CaptionScores scores) =>

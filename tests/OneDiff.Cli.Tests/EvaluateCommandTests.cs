@@ -42,6 +42,35 @@ public class EvaluateCommandTests
     }
 
     [Fact]
+    public void CompareScoresTwoPredictionFilesOfTheSameItemsByPairedBootstrap()
+    {
+        string dir = TestPaths.NewTempDir("compare");
+        using var input = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.Fixtures, "caption-metrics", "medium.json")));
+        var refs = input.RootElement.GetProperty("refs").EnumerateObject().Select(p => (p.Name, (IReadOnlyList<string>)p.Value.EnumerateArray().Select(x => x.GetString()!).ToList())).ToList();
+        var cands = input.RootElement.GetProperty("cands").EnumerateObject().Select(p => (p.Name, p.Value.GetString()!)).ToList();
+        string r = Path.Combine(dir, "refs.json"), a = Path.Combine(dir, "a.json"), b = Path.Combine(dir, "b.json");
+        OneDiff.Metrics.CaptionFiles.WriteCocoReferences(r, refs);
+        OneDiff.Metrics.CaptionFiles.WriteCocoResults(a, cands);
+        OneDiff.Metrics.CaptionFiles.WriteCocoResults(b, cands.Select(c => (c.Item1, string.Join(' ', c.Item2.Split(' ').Take(3)))));
+
+        var (code, table, err) = CliRunner.Run(EvaluateCommand.Create(), "--references", r, "--predictions", a, "--compare", b, "--no-meteor", "--bootstrap", "200");
+        Assert.True(code == 0, err);
+        Assert.Contains($"A = {a}", table);
+        Assert.Contains("95% interval of B - A", table);
+        Assert.Contains("paired bootstrap over 200 resamples", table);
+        var (code2, json, err2) = CliRunner.Run(EvaluateCommand.Create(), "--references", r, "--predictions", a, "--compare", b, "--no-meteor", "--json");
+        Assert.True(code2 == 0, err2);
+        using var doc = JsonDocument.Parse(json);
+        Assert.True(doc.RootElement.GetProperty("difference").GetProperty("CIDEr").GetDouble() < 0);
+        Assert.True(doc.RootElement.GetProperty("interval").GetProperty("CIDEr")[1].GetDouble() < 0);
+        Assert.Equal(1000, doc.RootElement.GetProperty("interval").GetProperty("resamples").GetInt32());
+
+        var (code3, _, err3) = CliRunner.Run(EvaluateCommand.Create(), "--input", Path.Combine(TestPaths.Fixtures, "caption-metrics", "medium.json"), "--compare", b);
+        Assert.Equal(2, code3);
+        Assert.Contains("--compare B goes with --references R --predictions A", err3);
+    }
+
+    [Fact]
     public void CocoFilesAndGroupsGiveATable()
     {
         string dir = TestPaths.NewTempDir("cli");

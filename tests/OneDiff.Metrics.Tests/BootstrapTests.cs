@@ -74,3 +74,55 @@ public class BootstrapTests
         Assert.Throws<ArgumentException>(() => new CaptionEvaluator(new CaptionEvaluatorOptions { BootstrapResamples = -1 }).Evaluate(Medium()));
     }
 }
+
+public class ComparisonTests
+{
+    static List<CaptionItem> Medium(Func<string, string>? change = null)
+    {
+        var c = MetricsCase.Load("medium");
+        return c.Cands.Select(kv => new CaptionItem(kv.Key, change is null ? kv.Value : change(kv.Value), c.Refs[kv.Key])).ToList();
+    }
+
+    static readonly CaptionEvaluator Evaluator = new(new CaptionEvaluatorOptions { BootstrapResamples = 300, Meteor = false });
+
+    [Fact]
+    public void AWorseSystemIsBelowWithAnIntervalThatLeavesOutZero()
+    {
+        // B keeps the first three words of each of A's captions.
+        var a = Medium();
+        var b = Medium(x => string.Join(' ', x.Split(' ').Take(3)));
+        var c = Evaluator.Compare(a, b);
+        Assert.Equal(Evaluator.Evaluate(a).Corpus, c.A);
+        Assert.Equal(Evaluator.Evaluate(b).Corpus, c.B);
+        Assert.Equal(c.B.Cider - c.A.Cider, c.Difference.Cider, 12);
+        foreach (var metric in new Func<CaptionScores, double>[] { s => s.Bleu4, s => s.RougeL, s => s.Cider })
+        {
+            Assert.True(metric(c.DifferenceInterval.High) < 0, "the whole interval of B - A is below zero");
+            Assert.True(metric(c.BFraction) < 0.01);
+        }
+        // The other way round, the same numbers mirrored; the order of the items does not matter.
+        var reversed = Evaluator.Compare(Enumerable.Reverse(b).ToList(), a);
+        Assert.Equal(-c.Difference.Cider, reversed.Difference.Cider, 12);
+    }
+
+    [Fact]
+    public void TheSameCaptionsDifferByNothing()
+    {
+        var c = Evaluator.Compare(Medium(), Medium());
+        Assert.Equal(0, c.Difference.Cider);
+        Assert.Equal((0.0, 0.0), (c.DifferenceInterval.Low.Cider, c.DifferenceInterval.High.Cider));
+        Assert.Equal(0, c.BFraction.Bleu4);
+    }
+
+    [Fact]
+    public void SetsOfOtherItemsOrReferencesAreRefusedNamingTheItem()
+    {
+        var a = Medium();
+        var missing = Assert.Throws<ArgumentException>(() => Evaluator.Compare(a, a.Skip(1).ToList()));
+        Assert.Contains($"item '{a[0].Id}' is in the first set of captions only", missing.Message);
+        var other = a.Select((x, i) => i == 3 ? x with { References = ["something else"] } : x).ToList();
+        Assert.Contains($"item '{a[3].Id}' has other references", Assert.Throws<ArgumentException>(() => Evaluator.Compare(a, other)).Message);
+        var extra = a.Append(new CaptionItem("new", "a cat", ["a cat"])).ToList();
+        Assert.Contains("item 'new' is in the second set of captions only", Assert.Throws<ArgumentException>(() => Evaluator.Compare(a, extra)).Message);
+    }
+}

@@ -22,7 +22,8 @@ public static class EvaluateCommand
         var perItem = new Option<bool>("--per-item") { Description = "with --json, include every item's scores" };
         var pretokenized = new Option<bool>("--pretokenized") { Description = "score the captions as they are, without PTB tokenisation" };
         var noMeteor = new Option<bool>("--no-meteor") { Description = "skip METEOR" };
-        var bootstrap = new Option<int>("--bootstrap") { Description = "resamples of a 95% percentile bootstrap interval for every score, overall and per group (1000 is usual; 0: none)" };
+        var compare = new Option<string?>("--compare") { Description = "a second predictions file (COCO results) of the same items: compares it (B) with --predictions (A) by paired bootstrap, B - A with its 95% interval" };
+        var bootstrap = new Option<int>("--bootstrap") { Description = "resamples of a 95% percentile bootstrap interval for every score, overall and per group (1000 is usual; 0: none; with --compare, 0 means 1000)" };
         bootstrap.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--bootstrap must not be negative"); });
         var model = new ModelOptions();
         model.Model.Required = false;
@@ -37,7 +38,7 @@ public static class EvaluateCommand
         var save = new Option<string?>("--save") { Description = "with --model: a folder for predictions.json, references.json and groups.json (COCO files that evaluate --references/--predictions/--groups and pycocoevalcap read)" };
         var command = new Command("evaluate", "Score captions with BLEU-1..4, METEOR, ROUGE-L and CIDEr exactly as pycocoevalcap does, or caption a dataset split with a model and score it")
         {
-            input, references, predictions, groups, json, perItem, pretokenized, noMeteor, bootstrap, prompt, groupBy, save,
+            input, references, predictions, compare, groups, json, perItem, pretokenized, noMeteor, bootstrap, prompt, groupBy, save,
         };
         foreach (var o in model.All.Concat(dataset.All)) command.Options.Add(o);
         command.SetAction(parse =>
@@ -55,6 +56,29 @@ public static class EvaluateCommand
             {
                 Console.Error.WriteLine("error: --save, --prompt and --group-by go with --model");
                 return 2;
+            }
+            if (parse.GetValue(compare) is { } comparePath)
+            {
+                if (refsPath is null || predsPath is null || withModel || parse.GetValue(groups) is not null || parse.GetValue(perItem))
+                {
+                    Console.Error.WriteLine("error: --compare B goes with --references R --predictions A (and not with --groups or --per-item: it compares the whole set)");
+                    return 2;
+                }
+                try
+                {
+                    var options = new CaptionEvaluatorOptions
+                    {
+                        Tokenize = !parse.GetValue(pretokenized), Meteor = !parse.GetValue(noMeteor), BootstrapResamples = parse.GetValue(bootstrap),
+                    };
+                    var comparison = new CaptionEvaluator(options).Compare(CaptionFiles.LoadCoco(refsPath, predsPath, null), CaptionFiles.LoadCoco(refsPath, comparePath, null));
+                    Console.WriteLine(parse.GetValue(json) ? CaptionReport.ToJson(comparison) : CaptionReport.ToTable(comparison, predsPath, comparePath));
+                    return 0;
+                }
+                catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException)
+                {
+                    Console.Error.WriteLine($"error: {e.Message}");
+                    return 1;
+                }
             }
             try
             {
