@@ -35,7 +35,10 @@ public sealed record CaptionEvaluation(
 /// <param name="Difference">B - A for the whole set.</param>
 /// <param name="DifferenceInterval">the percentile interval of B - A over the resamples.</param>
 /// <param name="BFraction">per score, the share of resamples in which B scores higher than A.</param>
-public sealed record CaptionComparison(CaptionScores A, CaptionScores B, CaptionScores Difference, ScoreInterval DifferenceInterval, CaptionScores BFraction);
+/// <param name="PerGroup">the same per group (change type), each group scored as its own set; null
+/// when the items have no groups.</param>
+public sealed record CaptionComparison(CaptionScores A, CaptionScores B, CaptionScores Difference, ScoreInterval DifferenceInterval, CaptionScores BFraction,
+    IReadOnlyDictionary<string, CaptionComparison>? PerGroup = null);
 
 public sealed class CaptionEvaluatorOptions
 {
@@ -118,13 +121,25 @@ public sealed class CaptionEvaluator
         if (b.FirstOrDefault(i => !idsA.Contains(i.Id)) is { } extra) throw new ArgumentException($"item '{extra.Id}' is in the second set of captions only");
         if (_options.Meteor) _ = _meteor.Value;
         // The same order for both, so that a resample draws the same items from each.
-        var ordered = a.OrderBy(i => i.Id, StringComparer.Ordinal).ToList();
-        var (scoresA, _, statsA) = ScoreSet(Tokenize(ordered));
-        var (scoresB, _, statsB) = ScoreSet(Tokenize(ordered.Select(i => byId[i.Id]).ToList()));
+        var ordered = Tokenize(a.OrderBy(i => i.Id, StringComparer.Ordinal).ToList());
+        var others = Tokenize(ordered.Select(i => byId[i.Id]).ToList());
+        var perGroup = new Dictionary<string, CaptionComparison>(StringComparer.Ordinal);
+        int stream = 0;
+        foreach (var group in ordered.Select((item, k) => (item, k)).Where(x => x.item.Group is not null)
+                     .GroupBy(x => x.item.Group!, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+            perGroup[group.Key] = CompareSets(group.Select(x => ordered[x.k]).ToList(), group.Select(x => others[x.k]).ToList(), ++stream);
+        return CompareSets(ordered, others, 0) with { PerGroup = perGroup.Count > 0 ? perGroup : null };
+    }
+
+    CaptionComparison CompareSets(List<CaptionItem> a, List<CaptionItem> b, int stream)
+    {
+        var (scoresA, _, statsA) = ScoreSet(a);
+        var (scoresB, _, statsB) = ScoreSet(b);
         int resamples = _options.BootstrapResamples > 0 ? _options.BootstrapResamples : 1000;
         var meteor = _options.Meteor ? _meteor.Value : null;
-        var drawsA = BootstrapInterval.Draws(statsA, meteor, resamples, _options.BootstrapSeed, _options.Parallel);
-        var drawsB = BootstrapInterval.Draws(statsB, meteor, resamples, _options.BootstrapSeed, _options.Parallel);
+        int seed = unchecked(_options.BootstrapSeed * 7919 + stream);
+        var drawsA = BootstrapInterval.Draws(statsA, meteor, resamples, seed, _options.Parallel);
+        var drawsB = BootstrapInterval.Draws(statsB, meteor, resamples, seed, _options.Parallel);
         var differences = drawsA.Zip(drawsB, (x, y) => Subtract(y, x)).ToArray();
         double Share(Func<CaptionScores, double> metric) => drawsA.Zip(drawsB).Count(p => metric(p.Second) > metric(p.First)) / (double)resamples;
         var fraction = new CaptionScores(Share(s => s.Bleu1), Share(s => s.Bleu2), Share(s => s.Bleu3), Share(s => s.Bleu4),

@@ -49,35 +49,46 @@ public static class CaptionReport
     /// interval, and how often B scored higher in the resamples.</summary>
     public static string ToTable(CaptionComparison c, string nameA = "A", string nameB = "B")
     {
-        var a = c.A.ToDictionary();
-        var b = c.B.ToDictionary();
-        var d = c.Difference.ToDictionary();
-        var low = c.DifferenceInterval.Low.ToDictionary();
-        var high = c.DifferenceInterval.High.ToDictionary();
-        var share = c.BFraction.ToDictionary();
-        string F(double x) => (x * 100).ToString("F2", CultureInfo.InvariantCulture);
         var sb = new StringBuilder();
         sb.AppendLine($"A = {nameA}");
         sb.AppendLine($"B = {nameB}");
-        sb.AppendLine($"{"score",-8}{"A",9}{"B",9}{"B - A",9}  {c.DifferenceInterval.Confidence * 100:G3}% interval of B - A   B higher in");
-        foreach (var k in Columns)
-        {
-            if (double.IsNaN(a[k])) continue;
-            sb.AppendLine($"{k,-8}{F(a[k]),9}{F(b[k]),9}{F(d[k]),9}  {$"[{F(low[k])}, {F(high[k])}]",-24}{(share[k] * 100).ToString("F1", CultureInfo.InvariantCulture),6} %");
-        }
-        sb.Append($"(scores x100; paired bootstrap over {c.DifferenceInterval.Resamples} resamples of the same items)");
+        Rows(sb, "all", c);
+        foreach (var (group, g) in c.PerGroup ?? new Dictionary<string, CaptionComparison>()) Rows(sb, group, g);
+        sb.Append($"(scores x100; paired bootstrap over {c.DifferenceInterval.Resamples} resamples of the same items{(c.PerGroup is null ? "" : ", each group as its own set")})");
         return sb.ToString();
+
+        static void Rows(StringBuilder sb, string group, CaptionComparison c)
+        {
+            var a = c.A.ToDictionary();
+            var b = c.B.ToDictionary();
+            var d = c.Difference.ToDictionary();
+            var low = c.DifferenceInterval.Low.ToDictionary();
+            var high = c.DifferenceInterval.High.ToDictionary();
+            var share = c.BFraction.ToDictionary();
+            static string F(double x) => (x * 100).ToString("F2", CultureInfo.InvariantCulture);
+            sb.AppendLine().AppendLine($"{group,-8}{"A",9}{"B",9}{"B - A",9}  {c.DifferenceInterval.Confidence * 100:G3}% interval of B - A   B higher in");
+            foreach (var k in Columns)
+            {
+                if (double.IsNaN(a[k])) continue;
+                sb.AppendLine($"{k,-8}{F(a[k]),9}{F(b[k]),9}{F(d[k]),9}  {$"[{F(low[k])}, {F(high[k])}]",-24}{(share[k] * 100).ToString("F1", CultureInfo.InvariantCulture),6} %");
+            }
+        }
     }
 
-    /// <summary>The comparison as JSON: A, B, difference (B - A), interval and b_higher per key.</summary>
-    public static string ToJson(CaptionComparison c, bool indented = true)
+    /// <summary>The comparison as JSON: A, B, difference (B - A), interval and b_higher per key, and
+    /// the same per_group.</summary>
+    public static string ToJson(CaptionComparison c, bool indented = true) =>
+        JsonSerializer.Serialize(ComparisonJson(c), new JsonSerializerOptions { WriteIndented = indented });
+
+    static Dictionary<string, object> ComparisonJson(CaptionComparison c)
     {
         var doc = new Dictionary<string, object>
         {
             ["A"] = ScoresJson(c.A), ["B"] = ScoresJson(c.B), ["difference"] = ScoresJson(c.Difference),
             ["interval"] = IntervalJson(c.DifferenceInterval), ["b_higher"] = ScoresJson(c.BFraction),
         };
-        return JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = indented });
+        if (c.PerGroup is { } groups) doc["per_group"] = groups.ToDictionary(g => g.Key, g => (object)ComparisonJson(g.Value));
+        return doc;
     }
 
     /// <summary>The scores by pycocoevalcap's keys; a score not computed (METEOR with --no-meteor)

@@ -65,6 +65,13 @@ public class EvaluateCommandTests
         Assert.True(doc.RootElement.GetProperty("interval").GetProperty("CIDEr")[1].GetDouble() < 0);
         Assert.Equal(1000, doc.RootElement.GetProperty("interval").GetProperty("resamples").GetInt32());
 
+        string g = Path.Combine(dir, "groups.json");
+        OneDiff.Metrics.CaptionFiles.WriteGroups(g, cands.Select((c, i) => (c.Item1, i % 2 == 0 ? "even" : "odd")));
+        var (code4, perGroup, err4) = CliRunner.Run(EvaluateCommand.Create(), "--references", r, "--predictions", a, "--compare", b, "--groups", g, "--no-meteor", "--bootstrap", "100");
+        Assert.True(code4 == 0, err4);
+        Assert.Contains("each group as its own set", perGroup);
+        Assert.Contains("\nodd ", perGroup);
+
         var (code3, _, err3) = CliRunner.Run(EvaluateCommand.Create(), "--input", Path.Combine(TestPaths.Fixtures, "caption-metrics", "medium.json"), "--compare", b);
         Assert.Equal(2, code3);
         Assert.Contains("--compare B goes with --references R --predictions A", err3);

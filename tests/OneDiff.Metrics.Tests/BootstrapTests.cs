@@ -106,6 +106,19 @@ public class ComparisonTests
     }
 
     [Fact]
+    public void GroupsAreComparedEachAsItsOwnSet()
+    {
+        var a = Medium().Select((x, i) => x with { Group = i % 2 == 0 ? "even" : "odd" }).ToList();
+        var b = Medium(x => string.Join(' ', x.Split(' ').Take(3))).Select((x, i) => x with { Group = i % 2 == 0 ? "even" : "odd" }).ToList();
+        var c = Evaluator.Compare(a, b);
+        Assert.Equal(["even", "odd"], c.PerGroup!.Keys.Order());
+        Assert.Equal(Evaluator.Evaluate(a).PerGroup["odd"], c.PerGroup["odd"].A);
+        Assert.Equal(Evaluator.Evaluate(b).PerGroup["even"], c.PerGroup["even"].B);
+        Assert.Null(Evaluator.Compare(Medium(), Medium()).PerGroup);
+        Assert.Contains("\neven ", CaptionReport.ToTable(c));
+    }
+
+    [Fact]
     public void TheSameCaptionsDifferByNothing()
     {
         var c = Evaluator.Compare(Medium(), Medium());

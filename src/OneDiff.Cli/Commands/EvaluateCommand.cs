@@ -22,7 +22,7 @@ public static class EvaluateCommand
         var perItem = new Option<bool>("--per-item") { Description = "with --json, include every item's scores" };
         var pretokenized = new Option<bool>("--pretokenized") { Description = "score the captions as they are, without PTB tokenisation" };
         var noMeteor = new Option<bool>("--no-meteor") { Description = "skip METEOR" };
-        var compare = new Option<string?>("--compare") { Description = "a second predictions file (COCO results) of the same items: compares it (B) with --predictions (A) by paired bootstrap, B - A with its 95% interval" };
+        var compare = new Option<string?>("--compare") { Description = "a second predictions file (COCO results) of the same items: compares it (B) with --predictions (A) by paired bootstrap, B - A with its 95% interval, overall and per group with --groups" };
         var bootstrap = new Option<int>("--bootstrap") { Description = "resamples of a 95% percentile bootstrap interval for every score, overall and per group (1000 is usual; 0: none; with --compare, 0 means 1000)" };
         bootstrap.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--bootstrap must not be negative"); });
         var model = new ModelOptions();
@@ -59,9 +59,9 @@ public static class EvaluateCommand
             }
             if (parse.GetValue(compare) is { } comparePath)
             {
-                if (refsPath is null || predsPath is null || withModel || parse.GetValue(groups) is not null || parse.GetValue(perItem))
+                if (refsPath is null || predsPath is null || withModel || parse.GetValue(perItem))
                 {
-                    Console.Error.WriteLine("error: --compare B goes with --references R --predictions A (and not with --groups or --per-item: it compares the whole set)");
+                    Console.Error.WriteLine("error: --compare B goes with --references R --predictions A [--groups G] (not with --per-item)");
                     return 2;
                 }
                 try
@@ -70,7 +70,8 @@ public static class EvaluateCommand
                     {
                         Tokenize = !parse.GetValue(pretokenized), Meteor = !parse.GetValue(noMeteor), BootstrapResamples = parse.GetValue(bootstrap),
                     };
-                    var comparison = new CaptionEvaluator(options).Compare(CaptionFiles.LoadCoco(refsPath, predsPath, null), CaptionFiles.LoadCoco(refsPath, comparePath, null));
+                    var groupMap = parse.GetValue(groups) is { } g ? CaptionFiles.LoadGroups(g) : null;
+                    var comparison = new CaptionEvaluator(options).Compare(CaptionFiles.LoadCoco(refsPath, predsPath, groupMap), CaptionFiles.LoadCoco(refsPath, comparePath, groupMap));
                     Console.WriteLine(parse.GetValue(json) ? CaptionReport.ToJson(comparison) : CaptionReport.ToTable(comparison, predsPath, comparePath));
                     return 0;
                 }
