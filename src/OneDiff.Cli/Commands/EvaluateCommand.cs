@@ -57,6 +57,10 @@ public static class EvaluateCommand
                 Console.Error.WriteLine("error: --save, --prompt and --group-by go with --model");
                 return 2;
             }
+            var options = new CaptionEvaluatorOptions
+            {
+                Tokenize = !parse.GetValue(pretokenized), Meteor = !parse.GetValue(noMeteor), BootstrapResamples = parse.GetValue(bootstrap),
+            };
             if (parse.GetValue(compare) is { } comparePath)
             {
                 if (refsPath is null || predsPath is null || withModel || parse.GetValue(perItem))
@@ -66,10 +70,6 @@ public static class EvaluateCommand
                 }
                 try
                 {
-                    var options = new CaptionEvaluatorOptions
-                    {
-                        Tokenize = !parse.GetValue(pretokenized), Meteor = !parse.GetValue(noMeteor), BootstrapResamples = parse.GetValue(bootstrap),
-                    };
                     var groupMap = parse.GetValue(groups) is { } g ? CaptionFiles.LoadGroups(g) : null;
                     var comparison = new CaptionEvaluator(options).Compare(CaptionFiles.LoadCoco(refsPath, predsPath, groupMap), CaptionFiles.LoadCoco(refsPath, comparePath, groupMap));
                     Console.WriteLine(parse.GetValue(json) ? CaptionReport.ToJson(comparison) : CaptionReport.ToTable(comparison, predsPath, comparePath));
@@ -86,11 +86,7 @@ public static class EvaluateCommand
                 var groupMap = parse.GetValue(groups) is { } g ? CaptionFiles.LoadGroups(g) : null;
                 var items = withModel ? CaptionDataset(parse, model, dataset, parse.GetValue(prompt), parse.GetValue(groupBy)!, parse.GetValue(save))
                     : inputPath is not null ? CaptionFiles.LoadRefsCands(inputPath, groupMap) : CaptionFiles.LoadCoco(refsPath!, predsPath!, groupMap);
-                var evaluator = new CaptionEvaluator(new CaptionEvaluatorOptions
-                {
-                    Tokenize = !parse.GetValue(pretokenized), Meteor = !parse.GetValue(noMeteor), BootstrapResamples = parse.GetValue(bootstrap),
-                });
-                var result = evaluator.Evaluate(items);
+                var result = new CaptionEvaluator(options).Evaluate(items);
                 Console.WriteLine(parse.GetValue(json) ? CaptionReport.ToJson(result, parse.GetValue(perItem)) : CaptionReport.ToTable(result));
                 return 0;
             }
