@@ -58,30 +58,31 @@ static class ModelBenchmark
         // warm-up, drift and position fall on all alike (their peak memory is the whole run's).
         // --rms-norm and --projections replace the library's defaults for the run (the GPU check's
         // fallback if a fused form fails on the card).
-        (bool? Norm, bool Projections) chosen = (
+        (bool? Norm, bool Projections, bool Scripted) chosen = (
             Arg(args, "--rms-norm") switch { null => null, "fused" => true, "elementwise" => false, var v => throw new ArgumentException($"--rms-norm: '{v}' is neither fused nor elementwise") },
-            Arg(args, "--projections") switch { null or "fused" => true, "separate" => false, var v => throw new ArgumentException($"--projections: '{v}' is neither fused nor separate") });
+            Arg(args, "--projections") switch { null or "fused" => true, "separate" => false, var v => throw new ArgumentException($"--projections: '{v}' is neither fused nor separate") },
+            Arg(args, "--decoding") switch { null or "scripted" => true, "layers" => false, var v => throw new ArgumentException($"--decoding: '{v}' is neither scripted nor layers") });
         bool cudaNorm = chosen.Norm ?? resolved.IsCuda;
-        var defaults = new List<(bool? Norm, bool Projections)> { chosen };
-        var compared = new List<(bool? Norm, bool Projections)> { chosen, (!cudaNorm, chosen.Projections), (chosen.Norm, !chosen.Projections) };
+        var defaults = new List<(bool? Norm, bool Projections, bool Scripted)> { chosen };
+        var compared = new List<(bool? Norm, bool Projections, bool Scripted)> { chosen, (!cudaNorm, chosen.Projections, chosen.Scripted), (chosen.Norm, !chosen.Projections, chosen.Scripted), (chosen.Norm, chosen.Projections, !chosen.Scripted) };
         bool sft = !args.Contains("--skip-sft"), generate = !args.Contains("--skip-generate");
         if (sft) MeasureSft(defaults, "defaults");
         if (generate) MeasureGeneration(defaults, "defaults");
         if (args.Contains("--compare-kernels"))
         {
-            // Training takes the separate projections whatever the choice: its variants are the norm's.
+            // Training takes the separate projections and the layers whatever the choice: its variants are the norm's.
             if (sft) MeasureSft(compared.Take(2).ToList(), "comparison");
             if (generate) MeasureGeneration(compared, "comparison");
         }
         return 0;
 
-        string Use((bool? Norm, bool Projections) v)
+        string Use((bool? Norm, bool Projections, bool Scripted) v)
         {
-            (KernelChoices.FusedRmsNorm, KernelChoices.FusedProjections) = v;
-            return $"rms_norm {(v.Norm ?? resolved.IsCuda ? "fused" : "elementwise")}, projections {(v.Projections ? "fused" : "separate")}";
+            (KernelChoices.FusedRmsNorm, KernelChoices.FusedProjections, KernelChoices.ScriptedDecoding) = v;
+            return $"rms_norm {(v.Norm ?? resolved.IsCuda ? "fused" : "elementwise")}, projections {(v.Projections ? "fused" : "separate")}, decoding {(v.Scripted ? "scripted" : "layers")}";
         }
 
-        void MeasureSft(List<(bool? Norm, bool Projections)> forms, string pass)
+        void MeasureSft(List<(bool? Norm, bool Projections, bool Scripted)> forms, string pass)
         {
             if (lora is not null) model.language_model.model.AttachLora(lora);
             model.SetStage(TrainingStage.InstructionTuning);
@@ -135,7 +136,7 @@ static class ModelBenchmark
             if (lora is not null) model.language_model.model.MergeLora();
         }
 
-        void MeasureGeneration(List<(bool? Norm, bool Projections)> forms, string pass)
+        void MeasureGeneration(List<(bool? Norm, bool Projections, bool Scripted)> forms, string pass)
         {
             model.eval();
             using var noGrad = torch.no_grad();
@@ -173,7 +174,7 @@ static class ModelBenchmark
                     what = "generate", batch = genBatch, prefix = prefixLength, new_tokens = newTokens, median_s = Math.Round(s, 4),
                     new_tokens_per_s = Math.Round(genBatch * newTokens / s), captions_per_s = Math.Round(genBatch / s, 2), peak_mem_gib = memory?.PeakGiB,
                     prefill_s = Math.Round(prefill, 4), decode_ms_per_token = newTokens > 1 ? Math.Round((s - prefill) / (newTokens - 1) * 1000, 2) : (double?)null,
-                    kernels = Use(forms[f]), pass,
+                    kernels = Use(forms[f]), scripted_decoding = model.language_model.model.DecodesScripted, pass,
                 });
             }
             Use(chosen);

@@ -79,6 +79,11 @@ public sealed class FusedProjections : IDisposable
         return buffer;
     }
 
+    /// <summary>The shared buffers (all parts' weights, and biases or null, stacked by output row)
+    /// while <see cref="Intact"/>.</summary>
+    internal Tensor? Weight => Intact ? _weight : null;
+    internal Tensor? Bias => Intact ? _bias : null;
+
     /// <summary>All parts' outputs side by side, (..., sum of out features), from one product; null
     /// where this pass must take them one by one (gradients recorded, a checkpointed forward, or
     /// the views no longer intact).</summary>

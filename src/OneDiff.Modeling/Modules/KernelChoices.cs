@@ -19,4 +19,10 @@ public static class KernelChoices
     /// on every device: on CUDA it saves three kernel launches per layer and token, and on the
     /// CPU the Tiny model's generation was faster with it (docs/benchmarks.md).</summary>
     public static bool FusedProjections { get; set; } = true;
+
+    /// <summary>A generated token goes through every decoder layer in one call into libtorch
+    /// (<see cref="Modules.ScriptedDecoderLayers"/>) instead of a TorchSharp call per operation:
+    /// the same numbers with less host work per token. Applies where the layers allow it (fused
+    /// projections, no LoRA attached, SwiGLU with no bias on o_proj or the MLP).</summary>
+    public static bool ScriptedDecoding { get; set; } = true;
 }

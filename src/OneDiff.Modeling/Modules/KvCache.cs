@@ -26,6 +26,11 @@ public sealed class KvCache : IDisposable
         }
     }
 
+    /// <summary>Every layer's whole key and value buffer, (B, kvHeads, capacity, headDim), for a
+    /// caller that writes at <see cref="Length"/> itself (<see cref="ScriptedDecoderLayers"/>).</summary>
+    public Tensor[] KeyBuffers => _keys;
+    public Tensor[] ValueBuffers => _values;
+
     /// <summary>Writes the new keys/values of <paramref name="layer"/> at the current length and
     /// returns views of everything cached so far (valid until the next <see cref="Advance"/>).</summary>
     public (Tensor Keys, Tensor Values) Update(int layer, Tensor k, Tensor v)

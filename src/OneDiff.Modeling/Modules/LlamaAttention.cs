@@ -34,6 +34,10 @@ public sealed class LlamaAttention : nn.Module
     /// <summary>Whether inference runs q/k/v as one product (see <see cref="FusedProjections"/>).</summary>
     public bool ProjectionsFused => _qkv.Intact;
 
+    /// <summary>q/k/v's weights (and biases) as one buffer while fused and in use, else null.</summary>
+    internal (Tensor Weight, Tensor? Bias)? FusedQkv =>
+        KernelChoices.FusedProjections && _qkv.Weight is { } w ? (w, _qkv.Bias) : null;
+
     /// <param name="lastQueryOnly">attend from the last position alone (its keys and values for
     /// every position still go to the cache): the prefill's last layer, whose other outputs
     /// nothing reads.</param>

@@ -31,6 +31,9 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     /// <summary>Whether inference runs gate and up as one product (see <see cref="FusedProjections"/>).</summary>
     public bool ProjectionsFused => _gateUp.Intact;
 
+    /// <summary>gate/up's weights as one buffer while fused and in use (no biases), else null.</summary>
+    internal Tensor? FusedGateUp => KernelChoices.FusedProjections && _gateUp.Bias is null ? _gateUp.Weight : null;
+
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();

@@ -29,9 +29,14 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Whether <paramref name="x"/> is normalised by the fused kernel (<see cref="KernelChoices.FusedRmsNorm"/>).</summary>
+    internal static bool Fused(Tensor x) => KernelChoices.FusedRmsNorm ?? x.device_type == DeviceType.CUDA;
+
+    internal double Eps => _eps;
+
     public override Tensor forward(Tensor x)
     {
-        if (KernelChoices.FusedRmsNorm ?? x.device_type == DeviceType.CUDA)
+        if (Fused(x))
             return Kernels.Value.invoke<Tensor>("rms_norm", x, weight, Scalars.Of(_eps));
         using var scope = torch.NewDisposeScope();
         // The dtype checks are free; a .to() that changes nothing is still a native call (a few

@@ -91,6 +91,36 @@ public sealed class LlamaModel : nn.Module
         Lora = null;
     }
 
+    /// <summary>Whether a token decoded after a KV cache goes through <see cref="ScriptedDecoderLayers"/>
+    /// (one call for every layer) rather than layer by layer.</summary>
+    public bool DecodesScripted => ScriptedWeights() is not null;
+
+    /// <summary>The layers' weights for <see cref="ScriptedDecoderLayers"/>, or null where it does
+    /// not apply (switched off, LoRA attached, projections not fused, another activation or biases
+    /// the script does not take). Gathered per token: a few hundred references, no native call.</summary>
+    ScriptedDecoderLayers.Weights? ScriptedWeights()
+    {
+        if (!KernelChoices.ScriptedDecoding || !KernelChoices.FusedProjections || Lora is not null || Config.MlpBias || Config.OutputBias
+            || Config.HiddenAct is not ("silu" or "swish") || layers.Count == 0) return null;
+        int n = layers.Count;
+        var w = new ScriptedDecoderLayers.Weights(new Tensor[n], new Tensor[n], Config.QkvBias ? new Tensor[n] : [], new Tensor[n], new Tensor[n], new Tensor[n], new Tensor[n]);
+        for (int i = 0; i < n; i++)
+        {
+            var layer = layers[i];
+            var attention = layer.self_attn;
+            if (!attention.Lora.IsEmpty || !layer.mlp.Lora.IsEmpty) return null;
+            if (attention.FusedQkv is not { } qkv || layer.mlp.FusedGateUp is not { } gateUp) return null;
+            w.InputNorms[i] = layer.input_layernorm.weight;
+            w.QkvWeights[i] = qkv.Weight;
+            if (Config.QkvBias) { if (qkv.Bias is null) return null; w.QkvBiases[i] = qkv.Bias; }
+            w.OWeights[i] = attention.o_proj.weight!;
+            w.PostNorms[i] = layer.post_attention_layernorm.weight;
+            w.GateUpWeights[i] = gateUp;
+            w.DownWeights[i] = layer.mlp.down_proj.weight!;
+        }
+        return w;
+    }
+
     /// <param name="inputsEmbeds">(B, T, hidden).</param>
     /// <param name="attentionMask">(B, cached + T) 1/0 mask over everything attended (made causal
     /// here), a (B, 1, T or 1, cached + T) additive mask used as given, or null (causal, no padding).</param>
@@ -117,10 +147,18 @@ public sealed class LlamaModel : nn.Module
         else if (t > 1) mask = Masks.Additive(Masks.CausalAllowed(t, past + t, inputsEmbeds.device), inputsEmbeds.dtype);
         var x = inputsEmbeds;
         bool checkpoint = GradientCheckpointing && cache is null && torch.is_grad_enabled();
-        for (int i = 0; i < layers.Count; i++)
-            x = checkpoint && x.requires_grad
-                ? CheckpointedDecoderLayer.Apply(layers[i], x, cos, sin, mask, causal)
-                : layers[i].forward(x, cos, sin, mask, causal, cache, lastPositionOnly && i == layers.Count - 1);
+        if (t == 1 && cache is not null && !torch.is_grad_enabled() && (mask is null || mask.shape[2] == 1) && ScriptedWeights() is { } weights)
+        {
+            if (cache.Length + 1 > cache.Capacity) throw new InvalidOperationException($"KV cache capacity {cache.Capacity} exceeded (length {cache.Length} + 1)");
+            x = ScriptedDecoderLayers.Decode(x, cos, sin, mask, cache.Length, Config.RmsNormEps, RmsNorm.Fused(x), weights, cache.KeyBuffers, cache.ValueBuffers);
+        }
+        else
+        {
+            for (int i = 0; i < layers.Count; i++)
+                x = checkpoint && x.requires_grad
+                    ? CheckpointedDecoderLayer.Apply(layers[i], x, cos, sin, mask, causal)
+                    : layers[i].forward(x, cos, sin, mask, causal, cache, lastPositionOnly && i == layers.Count - 1);
+        }
         cache?.Advance((int)t);
         return norm.forward(x).MoveToOuterDisposeScope();
     }
