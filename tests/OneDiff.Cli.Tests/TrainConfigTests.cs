@@ -39,6 +39,8 @@ public class TrainConfigTests
         Assert.Equal(3e-4, one.LearningRates["delta_module"]);
         Assert.All(two.LearningRates.Values, lr => Assert.Equal(2e-5, lr));
         Assert.Equal(0.03, two.WarmupFraction);
+        // The LLM trains through fp32 copies, which fit a 141 GB card only with checkpointing (the comment's figures).
+        Assert.True(two.MasterWeights && two.GradientCheckpointing);
         Assert.NotNull(c.Captions);
         Assert.EndsWith("llava_v1_5_mix665k.json", c.Conversations!["llava"]);
         Assert.Equal(["spot-the-diff", "clevr-change", "birds-to-words", "image-editing-request", "nlvr2"], c.Train.Select(t => t.Format));

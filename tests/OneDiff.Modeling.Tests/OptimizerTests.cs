@@ -1,4 +1,5 @@
 using OneDiff.Modeling.Training;
+using OneDiff.Tests.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using AdamW = OneDiff.Modeling.Training.AdamW;
@@ -98,6 +99,76 @@ public class OptimizerTests
         var expected = Values(full).Zip(Values(init)).Select(x => x.First - x.Second).ToArray();
         // The first step moves every weight by about lr; bf16 keeps 8 bits of the weight itself.
         for (int i = 0; i < moved.Length; i++) Assert.True(Math.Abs(moved[i] - expected[i]) < 2e-2, $"element {i}: {moved[i]} vs {expected[i]}");
+    }
+
+    [Fact]
+    public void SmallUpdatesToBFloat16WeightsAccumulateThroughTheFp32Copy()
+    {
+        Runtime.TorchNativeLoader.EnsureLoaded();
+        // Each step moves a weight of 1 by about 1e-4, under half of bf16's spacing there (2^-8):
+        // kept in bf16 alone the weight never moves; through the fp32 copy it moves as in fp32.
+        var plain = new Parameter(torch.ones(8, dtype: ScalarType.BFloat16));
+        var mastered = new Parameter(torch.ones(8, dtype: ScalarType.BFloat16));
+        var full = new Parameter(torch.ones(8));
+        using var o1 = new AdamW([new AdamW.Group("g", 1e-4, [("p", plain)])]);
+        using var o2 = new AdamW([new AdamW.Group("g", 1e-4, [("p", mastered)])]) { MasterWeights = true };
+        using var o3 = new AdamW([new AdamW.Group("g", 1e-4, [("p", full)])]) { MasterWeights = true };
+        for (int i = 0; i < 100; i++)
+        {
+            plain.grad = torch.ones(8, dtype: ScalarType.BFloat16);
+            mastered.grad = torch.ones(8, dtype: ScalarType.BFloat16);
+            full.grad = torch.ones(8);
+            o1.Update(1.0); o2.Update(1.0); o3.Update(1.0);
+        }
+        Assert.All(Values(plain), x => Assert.Equal(1.0, x));
+        Assert.Equal(ScalarType.BFloat16, mastered.dtype);
+        // fp32 went to about 0.99; the bf16 weight is that, rounded.
+        Assert.All(Values(full), x => Assert.Equal(0.99, x, 3));
+        Assert.Equal(Values(full.to(ScalarType.BFloat16)), Values(mastered));
+    }
+
+    [Fact]
+    public void Fp32CopiesResumeFromTheSavedStateAndChunkingChangesNothing()
+    {
+        Runtime.TorchNativeLoader.EnsureLoaded();
+        torch.manual_seed(6);
+        var init = new[] { torch.randn(4), torch.randn(7), torch.randn(2, 3) };
+        var grads = Enumerable.Range(0, 6).Select(_ => init.Select(t => torch.randn_like(t).to(ScalarType.BFloat16)).ToArray()).ToArray();
+        Parameter[] Fresh() => init.Select(t => new Parameter(t.to(ScalarType.BFloat16))).ToArray();
+        AdamW Optimizer(Parameter[] ps, long chunk) =>
+            new([new AdamW.Group("g", 2e-2, ps.Select((p, i) => ($"p{i}", p)).ToList())]) { MasterWeights = true, WeightDecay = 0.1, MasterChunkElements = chunk };
+        void Steps(AdamW o, Parameter[] ps, int from, int to)
+        {
+            for (int s = from; s < to; s++)
+            {
+                for (int i = 0; i < ps.Length; i++) ps[i].grad = grads[s][i].clone();
+                o.Update(1.0);
+                o.ZeroGrad();
+            }
+        }
+        var straight = Fresh();
+        using (var o = Optimizer(straight, 1L << 28)) Steps(o, straight, 0, 6);
+
+        // In chunks of at most 10 elements (4 + 7 > 10: three updates per step), saved after
+        // three steps and resumed by a new optimizer: the same weights, bit for bit.
+        var resumed = Fresh();
+        string path = Path.Combine(TestPaths.NewTempDir("adamw"), "optimizer.safetensors");
+        using (var o = Optimizer(resumed, 10)) { Steps(o, resumed, 0, 3); o.Save(path); }
+        using (var o = Optimizer(resumed, 10)) { o.Load(path); Steps(o, resumed, 3, 6); }
+        for (int i = 0; i < straight.Length; i++) Assert.Equal(Values(straight[i]), Values(resumed[i]));
+
+        // A state saved without copies (bf16 moments) resumes with them, made from the weights.
+        var switched = Fresh();
+        string plainPath = Path.Combine(TestPaths.NewTempDir("adamw"), "plain.safetensors");
+        using (var o = new AdamW([new AdamW.Group("g", 2e-2, switched.Select((p, i) => ($"p{i}", p)).ToList())]) { WeightDecay = 0.1 })
+        { Steps(o, switched, 0, 3); o.Save(plainPath); }
+        var before = switched.Select(Values).ToArray();
+        using (var o = Optimizer(switched, 1L << 28)) { o.Load(plainPath); Assert.Equal(3, o.Step); Steps(o, switched, 3, 6); }
+        for (int i = 0; i < switched.Length; i++)
+        {
+            Assert.Equal(ScalarType.BFloat16, switched[i].dtype);
+            Assert.NotEqual(before[i], Values(switched[i]));
+        }
     }
 
     [Fact]

@@ -195,6 +195,9 @@ public static class TrainCommand
             Console.WriteLine($"stage II LoRA: rank {lora.Rank}, alpha {lora.Alpha.ToString("G4", CultureInfo.InvariantCulture)}, dropout {lora.Dropout.ToString("G3", CultureInfo.InvariantCulture)} " +
                 $"on {string.Join(", ", lora.Targets)}: {N(lora.ParameterCount(OneDiffConfig.Preset(o.Preset).Llm))} adapter parameters train, the LLM's own stay frozen; merged into the LLM when training ends");
 
+        Console.WriteLine(o.MasterWeights
+            ? "optimizer: AdamW; weights kept in bf16 (on CUDA) are updated through fp32 copies (MasterWeights: 8 more bytes per trained parameter)"
+            : "optimizer: AdamW on the weights as stored (MasterWeights: false; in bf16, updates under its resolution are lost)");
         Console.WriteLine($"output: {c.Resolve(c.Output)}");
         if (c.SkipBad && problems.Count > 0) Console.WriteLine("skipBad is set: training would skip the records below and go on");
         Console.WriteLine(problems.Count == 0 ? "no problems found" : $"{N(problems.Count)} problem(s):");

@@ -42,6 +42,9 @@ public sealed record StageSettings
     /// <summary>Recompute the LLM layers' activations in the backward pass instead of keeping them
     /// (<see cref="Modules.CheckpointedDecoderLayer"/>): less memory, about a third more compute.</summary>
     public bool GradientCheckpointing { get; init; }
+    /// <summary>Update parameters stored in bf16/fp16 through fp32 copies with fp32 moments
+    /// (<see cref="AdamW.MasterWeights"/>), so updates below bf16's resolution are not lost.</summary>
+    public bool MasterWeights { get; init; }
     /// <summary>Write a checkpoint every N optimizer steps and at the last (0: never) into this folder.</summary>
     public string? CheckpointFolder { get; init; }
     public int CheckpointEvery { get; init; }
@@ -82,6 +85,28 @@ public sealed class TrainingLoop
 
     public void Run(IReadOnlyList<TrainingExample> examples, StageSettings s, Action<StepProgress>? progress = null, CancellationToken cancel = default, Func<long, bool>? afterStep = null)
     {
+        try { RunWithLora(examples, s, progress, cancel, afterStep); }
+        catch (Exception e) when (OutOfMemoryAdvice(s, e) is { } advice) { throw new InvalidOperationException(advice, e); }
+    }
+
+    /// <summary>For an allocation that failed (libtorch's "out of memory"), what the stage was
+    /// running with and the settings that take less; null for any other error.</summary>
+    public static string? OutOfMemoryAdvice(StageSettings s, Exception e)
+    {
+        if (!e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase) && !e.Message.Contains("can't allocate memory", StringComparison.Ordinal)) return null;
+        var ways = new List<string>();
+        if (!s.GradientCheckpointing) ways.Add("GradientCheckpointing: true (activations of one layer at a time, about 30 % more time)");
+        if (s.BatchSize > 1) ways.Add($"a smaller BatchSize with a larger GradientAccumulation (the same batch of {s.BatchSize * s.GradientAccumulation} per update)");
+        if (s.Stage == TrainingStage.InstructionTuning && s.Lora is null) ways.Add("LoraRank 128 (stage II as LoRA: the LLM's gradients and optimizer state go)");
+        if (s.MasterWeights) ways.Add("MasterWeights: false (no fp32 copies; in bf16 most small updates are then lost)");
+        string first = e.Message.Split('\n', 2)[0].Trim();
+        return $"stage {(int)s.Stage} ran out of memory at batch {s.BatchSize}, checkpointing {(s.GradientCheckpointing ? "on" : "off")}, " +
+            $"fp32 copies {(s.MasterWeights ? "on" : "off")}{(s.Lora is null ? "" : $", LoRA rank {s.Lora.Rank}")} ({first}). " +
+            (ways.Count == 0 ? "Each setting that saves memory is in use already: a larger device is needed." : "Settings that take less: " + string.Join("; ", ways) + ".");
+    }
+
+    void RunWithLora(IReadOnlyList<TrainingExample> examples, StageSettings s, Action<StepProgress>? progress, CancellationToken cancel, Func<long, bool>? afterStep)
+    {
         if (examples.Count == 0) throw new ArgumentException("there are no training examples", nameof(examples));
         if (s.Lora is null)
         {
@@ -114,7 +139,7 @@ public sealed class TrainingLoop
         var groups = _model.TrainableParameters().GroupBy(t => t.Group).Select(g =>
             new AdamW.Group(g.Key, s.LearningRates.TryGetValue(g.Key, out var lr) ? lr : throw new ArgumentException($"no learning rate for parameter group '{g.Key}'"),
                 g.Select(t => (named[t.Parameter.Handle], t.Parameter)).ToList())).ToList();
-        using var optimizer = new AdamW(groups) { WeightDecay = s.WeightDecay };
+        using var optimizer = new AdamW(groups) { WeightDecay = s.WeightDecay, MasterWeights = s.MasterWeights };
         var trainable = groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
 
         long step = 0;
