@@ -15,7 +15,6 @@ public sealed class AdamW : IDisposable
 {
     public sealed record Group(string Name, double LearningRate, IReadOnlyList<(string Name, Parameter Parameter)> Parameters);
 
-
     readonly List<Group> _groups;
     readonly Dictionary<string, (Tensor M, Tensor V)> _state = new(StringComparer.Ordinal);
     readonly Dictionary<string, Tensor> _masters = new(StringComparer.Ordinal);
