@@ -98,6 +98,10 @@ public class TrainCheckTests
         Assert.Contains("16 captioned images -> 8 coupled samples; batch 2 x 2 accumulated = 4; 2 optimizer steps", output);
         // 48 examples in batches of 4: 12 batches, 6 steps an epoch, 3 epochs.
         Assert.Contains("stage II (instruction tuning): 48 examples (one per reference caption); batch 4 x 2 accumulated = 8; 18 optimizer steps (3 epoch(s) of 6)", output);
+        // The Tiny model's weights and training state in bf16, with fp32 copies of the trained ones
+        // (stage II: 12 bytes of optimizer state per trained parameter).
+        Assert.Contains("GPU memory in bf16 before activations: stage I 3.6 MiB (weights 1.7 MiB, gradients 0.3 MiB, optimizer 1.6 MiB); " +
+            "stage II 11.9 MiB (weights 1.7 MiB, gradients 1.5 MiB, optimizer 8.7 MiB)", output);
         Assert.False(File.Exists(Path.Combine(dir, "out", "model.zip")));
 
         var (code2, _, err2) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--no-decode");

@@ -96,6 +96,8 @@ public class TrainingLoopTests
         Assert.EndsWith("a larger device is needed.", TrainingLoop.OutOfMemoryAdvice(lean, oom));
         Assert.Contains("DefaultCPUAllocator", TrainingLoop.OutOfMemoryAdvice(full, new InvalidOperationException("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 bytes")));
         Assert.Null(TrainingLoop.OutOfMemoryAdvice(full, new InvalidDataException("a.png: not an image")));
+        var memory = new TrainingMemory(10, 5, 3L << 30, 1L << 30, 1L << 29);
+        Assert.Contains("). Its weights and training state alone take 4.5 GiB, activations apart. Settings that take less:", TrainingLoop.OutOfMemoryAdvice(full, oom, memory));
     }
 
     [Fact]

@@ -198,6 +198,18 @@ public static class TrainCommand
         Console.WriteLine(o.MasterWeights
             ? "optimizer: AdamW; weights kept in bf16 (on CUDA) are updated through fp32 copies (MasterWeights: 8 more bytes per trained parameter)"
             : "optimizer: AdamW on the weights as stored (MasterWeights: false; in bf16, updates under its resolution are lost)");
+        // What the weights and training state take on a GPU (bf16), counted on a model of shapes only.
+        var config = OneDiffConfig.Preset(o.Preset);
+        string Memory(TrainingStage stage, OneDiff.Modeling.Models.Llama.LoraConfig? lora)
+        {
+            var m = TrainingMemory.Of(config, stage, lora, TorchSharp.torch.ScalarType.BFloat16, o.MasterWeights);
+            static string G(long bytes) => bytes >= 1L << 30
+                ? (bytes / (double)(1L << 30)).ToString("F1", CultureInfo.InvariantCulture) + " GiB"
+                : (bytes / (double)(1L << 20)).ToString("F1", CultureInfo.InvariantCulture) + " MiB";
+            return $"{G(m.TotalBytes)} (weights {G(m.WeightBytes)}, gradients {G(m.GradientBytes)}, optimizer {G(m.OptimizerBytes)})";
+        }
+        Console.WriteLine("GPU memory in bf16 before activations: " + (stageOne ? $"stage I {Memory(TrainingStage.CoupledSampleTraining, null)}; " : "") +
+            $"stage II {Memory(TrainingStage.InstructionTuning, o.Lora())}; activations come on top (measured 7B steps: docs/benchmarks.md)");
         Console.WriteLine($"output: {c.Resolve(c.Output)}");
         if (c.SkipBad && problems.Count > 0) Console.WriteLine("skipBad is set: training would skip the records below and go on");
         Console.WriteLine(problems.Count == 0 ? "no problems found" : $"{N(problems.Count)} problem(s):");

@@ -86,12 +86,25 @@ public sealed class TrainingLoop
     public void Run(IReadOnlyList<TrainingExample> examples, StageSettings s, Action<StepProgress>? progress = null, CancellationToken cancel = default, Func<long, bool>? afterStep = null)
     {
         try { RunWithLora(examples, s, progress, cancel, afterStep); }
-        catch (Exception e) when (OutOfMemoryAdvice(s, e) is { } advice) { throw new InvalidOperationException(advice, e); }
+        catch (Exception e) when (OutOfMemoryAdvice(s, e) is not null) { throw new InvalidOperationException(OutOfMemoryAdvice(s, e, StateMemory(s)), e); }
+    }
+
+    /// <summary>What the stage's weights and training state take (the model is back in its stage
+    /// settings, LoRA merged, once the run has ended: counted as the stage had them).</summary>
+    TrainingMemory? StateMemory(StageSettings s)
+    {
+        try
+        {
+            var dtype = _model.language_model.model.embed_tokens.weight!.dtype;
+            return TrainingMemory.Of(_model.Config, s.Stage, s.Lora, dtype, s.MasterWeights);
+        }
+        catch (Exception) { return null; } // the advice goes out without the figure rather than not at all
     }
 
     /// <summary>For an allocation that failed (libtorch's "out of memory"), what the stage was
-    /// running with and the settings that take less; null for any other error.</summary>
-    public static string? OutOfMemoryAdvice(StageSettings s, Exception e)
+    /// running with, what its weights and training state take (<paramref name="memory"/>, where
+    /// known) and the settings that take less; null for any other error.</summary>
+    public static string? OutOfMemoryAdvice(StageSettings s, Exception e, TrainingMemory? memory = null)
     {
         if (!e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase) && !e.Message.Contains("can't allocate memory", StringComparison.Ordinal)) return null;
         var ways = new List<string>();
@@ -100,8 +113,9 @@ public sealed class TrainingLoop
         if (s.Stage == TrainingStage.InstructionTuning && s.Lora is null) ways.Add("LoraRank 128 (stage II as LoRA: the LLM's gradients and optimizer state go)");
         if (s.MasterWeights) ways.Add("MasterWeights: false (no fp32 copies; in bf16 most small updates are then lost)");
         string first = e.Message.Split('\n', 2)[0].Trim();
+        string state = memory is null ? "" : $"Its weights and training state alone take {memory.TotalBytes / (double)(1L << 30):F1} GiB, activations apart. ";
         return $"stage {(int)s.Stage} ran out of memory at batch {s.BatchSize}, checkpointing {(s.GradientCheckpointing ? "on" : "off")}, " +
-            $"fp32 copies {(s.MasterWeights ? "on" : "off")}{(s.Lora is null ? "" : $", LoRA rank {s.Lora.Rank}")} ({first}). " +
+            $"fp32 copies {(s.MasterWeights ? "on" : "off")}{(s.Lora is null ? "" : $", LoRA rank {s.Lora.Rank}")} ({first}). " + state +
             (ways.Count == 0 ? "Each setting that saves memory is in use already: a larger device is needed." : "Settings that take less: " + string.Join("; ", ways) + ".");
     }
 
