@@ -138,6 +138,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         public string? ValidationGroupColumnName { get; set; } = "Group";
         public string? CheckpointFolder { get; set; }
         public int CheckpointEvery { get; set; }
+        /// <summary>How many of a stage's latest checkpoints stay in <see cref="CheckpointFolder"/>
+        /// (0: all). A checkpoint of the 7B LLM trained whole takes about 95 GB with fp32 copies.</summary>
+        public int KeepCheckpoints { get; set; } = 2;
         public bool Resume { get; set; }
         /// <summary>Keep the frozen pretrained weights out of the saved model, referenced by folder
         /// and SHA-256 and read from there when it loads: the vision tower's (ClipFolder), and with
@@ -185,6 +188,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             if (!(WeightDecay >= 0)) throw new ArgumentException($"{nameof(WeightDecay)} must not be negative, not {WeightDecay}", nameof(WeightDecay));
             if (!(MaxGradNorm >= 0)) throw new ArgumentException($"{nameof(MaxGradNorm)} must not be negative (0: no clipping), not {MaxGradNorm}", nameof(MaxGradNorm));
             if (ValidateEvery < 0 || CheckpointEvery < 0) throw new ArgumentException($"{nameof(ValidateEvery)} and {nameof(CheckpointEvery)} must not be negative (0: never)");
+            if (KeepCheckpoints < 0) throw new ArgumentException($"{nameof(KeepCheckpoints)} must not be negative (0: keep all)");
             if (ExternalBaseWeights && ClipFolder is null && !(LoraRank > 0 && LlmFolder is not null))
                 throw new ArgumentException($"{nameof(ExternalBaseWeights)} needs {nameof(ClipFolder)}, or {nameof(LlmFolder)} with LoRA ({nameof(LoraRank)} above 0): " +
                     "weights from a folder to reference", nameof(ExternalBaseWeights));
@@ -242,7 +246,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             TaskColumnName = o.TaskColumnName, PredictedCaptionColumnName = o.PredictedCaptionColumnName, Template = model.Config.StageTwoTemplate,
             MaxNewTokens = o.MaxNewTokens, NumBeams = o.NumBeams, BatchSize = Math.Max(o.BatchSize, 16), PadToSquare = o.PadToSquare, Device = o.Device,
         };
-        var loop = new TrainingLoop(model, device.ToTorch());
+        var loop = new TrainingLoop(model, device.ToTorch()) { Log = message => ch.Info(MessageSensitivity.None, message) };
         var sw = Stopwatch.StartNew();
         void Report(StepProgress p)
         {
@@ -326,7 +330,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         Stage = stage, Epochs = epochs, MaxSteps = steps, BatchSize = batchSize, GradientAccumulation = accumulation,
         LearningRates = lrs, WarmupFraction = _options.WarmupFraction, WeightDecay = _options.WeightDecay, MaxGradNorm = _options.MaxGradNorm,
         Seed = _options.Seed, CacheVisionFeatures = _options.CacheVisionFeatures, GradientCheckpointing = _options.GradientCheckpointing, MasterWeights = _options.MasterWeights, CheckpointFolder = _options.CheckpointFolder,
-        CheckpointEvery = _options.CheckpointEvery, Resume = _options.Resume,
+        CheckpointEvery = _options.CheckpointEvery, KeepCheckpoints = _options.KeepCheckpoints, Resume = _options.Resume,
     };
 
     void Validate(DiffCaptionTransformer transformer, IChannel ch)

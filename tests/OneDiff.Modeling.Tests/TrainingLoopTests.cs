@@ -134,7 +134,7 @@ public class TrainingLoopTests
         var model = NewModel();
         var done = new TrainingLoop(model, torch.CPU);
         // 12 steps, a checkpoint every 5: at 5, 10 and the last, 12.
-        done.Run(Examples(16), Settings(TrainingStage.InstructionTuning, folder) with { CheckpointEvery = 5 }, cancel: TestContext.Current.CancellationToken);
+        done.Run(Examples(16), Settings(TrainingStage.InstructionTuning, folder) with { CheckpointEvery = 5, KeepCheckpoints = 0 }, cancel: TestContext.Current.CancellationToken);
         Assert.Equal(["stage2-step00000005", "stage2-step00000010", "stage2-step00000012"], Directory.GetDirectories(folder).Select(Path.GetFileName).Order());
 
         var again = NewModel();
@@ -144,6 +144,40 @@ public class TrainingLoopTests
         Assert.Empty(steps);
         Assert.Equal(done.Losses, resumed.Losses);
         Assert.True(Same(model.delta_module.parameters().Select(p => p.detach()).ToList(), again.delta_module), "the finished stage's weights are back");
+    }
+
+    [Fact]
+    public void OnlyTheLatestCheckpointsStayAndAnUnfinishedOneIsNeverResumedFrom()
+    {
+        string folder = TestPaths.NewTempDir("keep");
+        var log = new List<string>();
+        // 12 steps, a checkpoint every 4, the two latest kept: 8 and 12 (4 deleted once 12 was complete).
+        var first = new TrainingLoop(NewModel(), torch.CPU) { Log = log.Add };
+        first.Run(Examples(16), Settings(TrainingStage.InstructionTuning, folder) with { KeepCheckpoints = 2 }, cancel: TestContext.Current.CancellationToken);
+        Assert.Equal(["stage2-step00000008", "stage2-step00000012"], Directory.GetDirectories(folder).Select(Path.GetFileName).Order());
+        Assert.Contains(log, l => l.StartsWith("deleted ") && l.Contains("stage2-step00000004") && l.Contains("KeepCheckpoints 2"));
+
+        // A later checkpoint cut off while written: one still named ".partial", and one (an older
+        // writer's) without its state.json. A resumed run takes step 12 and says what it left aside.
+        string cut = Path.Combine(folder, "stage2-step00000016.partial");
+        Directory.CreateDirectory(cut);
+        File.WriteAllText(Path.Combine(cut, "trainable.safetensors"), "truncated");
+        string noState = Path.Combine(folder, "stage2-step00000014");
+        Directory.CreateDirectory(noState);
+        log.Clear();
+        var steps = new List<long>();
+        var resumed = new TrainingLoop(NewModel(), torch.CPU) { Log = log.Add };
+        resumed.Run(Examples(16), Settings(TrainingStage.InstructionTuning, folder, resume: true) with { MaxSteps = 16 }, p => steps.Add(p.Step), TestContext.Current.CancellationToken);
+        Assert.Equal([13L, 14, 15, 16], steps);
+        Assert.Contains(log, l => l.StartsWith("resumed stage 2 from") && l.Contains("stage2-step00000012") && l.EndsWith("(step 12)"));
+        Assert.Contains(log, l => l.StartsWith("left aside") && l.Contains("stage2-step00000014") && l.Contains("unfinished"));
+        Assert.Contains(log, l => l.StartsWith("left aside") && l.Contains("stage2-step00000016.partial"));
+        // Its own checkpoint at 16 replaced the cut-off one; the stale one was deleted and said so.
+        Assert.Contains(log, l => l.StartsWith("deleted ") && l.Contains("stage2-step00000016.partial") && l.Contains("cut off"));
+        Assert.True(File.Exists(Path.Combine(folder, "stage2-step00000016", "state.json")));
+        Assert.False(Directory.Exists(cut));
+        // The two latest complete ones stay; the one without state.json is not counted, nor deleted.
+        Assert.Equal(["stage2-step00000012", "stage2-step00000014", "stage2-step00000016"], Directory.GetDirectories(folder).Select(Path.GetFileName).Order());
     }
 
     [Fact]

@@ -48,6 +48,10 @@ public sealed record StageSettings
     /// <summary>Write a checkpoint every N optimizer steps and at the last (0: never) into this folder.</summary>
     public string? CheckpointFolder { get; init; }
     public int CheckpointEvery { get; init; }
+    /// <summary>How many of the stage's latest checkpoints stay in <see cref="CheckpointFolder"/>
+    /// (older ones are deleted once a newer one is complete); 0 keeps every one. A 7B LLM trained
+    /// whole writes about 95 GB a checkpoint.</summary>
+    public int KeepCheckpoints { get; init; } = 2;
     /// <summary>Resume from the latest checkpoint of <see cref="CheckpointFolder"/> if there is one.</summary>
     public bool Resume { get; init; }
     /// <summary>Stage II only: train LoRA adapters of the LLM (learning-rate group "lora") instead of
@@ -82,6 +86,10 @@ public sealed class TrainingLoop
     public Dictionary<string, Tensor>? LoraWeights { get; private set; }
 
     public TrainingLoop(OneDiffModel model, Device device) { _model = model; _device = device; }
+
+    /// <summary>Where the loop says what it did with checkpoints (resumed from one, set aside an
+    /// unfinished one, deleted old ones); null: nowhere.</summary>
+    public Action<string>? Log { get; set; }
 
     public void Run(IReadOnlyList<TrainingExample> examples, StageSettings s, Action<StepProgress>? progress = null, CancellationToken cancel = default, Func<long, bool>? afterStep = null)
     {
@@ -161,6 +169,7 @@ public sealed class TrainingLoop
         {
             step = LoadCheckpoint(latest, optimizer, s.Lora, TrainableNames());
             _model.SetStage(s.Stage);
+            Log?.Invoke($"resumed stage {(int)s.Stage} from {latest} (step {step})");
         }
 
         var cache = new Dictionary<TrainingImages, OneDiffModel.VisionFeatures>(ReferenceEqualityComparer.Instance);
@@ -212,7 +221,7 @@ public sealed class TrainingLoop
                     // (in the next stage, in validation, while saving) resumes with this stage done.
                     bool checkpoint = s.CheckpointFolder is not null && s.CheckpointEvery > 0 && (step % s.CheckpointEvery == 0 || step == totalSteps);
                     if (checkpoint || afterStep is not null) Flush();
-                    if (checkpoint) SaveCheckpoint(s.CheckpointFolder!, s.Stage, step, optimizer, s.Lora);
+                    if (checkpoint) SaveCheckpoint(s.CheckpointFolder!, s.Stage, step, optimizer, s.Lora, s.KeepCheckpoints);
                     if (afterStep?.Invoke(step) == false) return;
                 }
                 Flush();
@@ -288,23 +297,56 @@ public sealed class TrainingLoop
 
     static string StageName(TrainingStage stage) => stage == TrainingStage.CoupledSampleTraining ? "stage1" : "stage2";
 
-    void SaveCheckpoint(string folder, TrainingStage stage, long step, AdamW optimizer, LoraConfig? lora)
+    /// <summary>Writes the checkpoint into "NAME.partial" and renames it to NAME once complete, so
+    /// a write cut off (a killed job, a full disk) never passes for a checkpoint; then deletes the
+    /// stage's checkpoints older than the <paramref name="keep"/> latest.</summary>
+    void SaveCheckpoint(string folder, TrainingStage stage, long step, AdamW optimizer, LoraConfig? lora, int keep)
     {
         string dir = Path.Combine(folder, $"{StageName(stage)}-step{step:D8}");
-        Directory.CreateDirectory(dir);
+        string partial = dir + PartialSuffix;
+        foreach (var stale in Directory.Exists(folder) ? Directory.GetDirectories(folder, $"{StageName(stage)}-step*{PartialSuffix}") : [])
+        {
+            Directory.Delete(stale, recursive: true);
+            Log?.Invoke($"deleted {stale}, a checkpoint whose writing was cut off");
+        }
+        Directory.CreateDirectory(partial);
         var names = TrainableNames();
         var trainable = _model.named_parameters().Where(p => names.Contains(p.name)).Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)).ToList();
-        SafetensorsWriter.Save(Path.Combine(dir, "trainable.safetensors"), trainable);
-        optimizer.Save(Path.Combine(dir, "optimizer.safetensors"));
-        File.WriteAllText(Path.Combine(dir, "state.json"), JsonSerializer.Serialize(new { stage = StageName(stage), step, losses = Losses, lora = Describe(lora) }));
+        SafetensorsWriter.Save(Path.Combine(partial, "trainable.safetensors"), trainable);
+        optimizer.Save(Path.Combine(partial, "optimizer.safetensors"));
+        File.WriteAllText(Path.Combine(partial, "state.json"), JsonSerializer.Serialize(new { stage = StageName(stage), step, losses = Losses, lora = Describe(lora) }));
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); // the same step written again (a rerun): the new one replaces it
+        Directory.Move(partial, dir);
+        if (keep <= 0) return;
+        foreach (var old in CompleteCheckpoints(folder, stage).SkipLast(keep))
+        {
+            Directory.Delete(old, recursive: true);
+            Log?.Invoke($"deleted {old} (KeepCheckpoints {keep})");
+        }
     }
+
+    const string PartialSuffix = ".partial";
 
     /// <summary>What a checkpoint holds: every parameter name that trains in this stage.</summary>
     HashSet<string> TrainableNames() =>
         _model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToHashSet(StringComparer.Ordinal);
 
-    static string? LatestCheckpoint(string folder, TrainingStage stage) =>
-        Directory.Exists(folder) ? Directory.GetDirectories(folder, $"{StageName(stage)}-step*").Order(StringComparer.Ordinal).LastOrDefault() : null;
+    /// <summary>The stage's complete checkpoints (renamed from ".partial", state.json written last), oldest first.</summary>
+    static IEnumerable<string> CompleteCheckpoints(string folder, TrainingStage stage) =>
+        (Directory.Exists(folder) ? Directory.GetDirectories(folder, $"{StageName(stage)}-step*") : [])
+            .Where(d => !d.EndsWith(PartialSuffix, StringComparison.Ordinal) && File.Exists(Path.Combine(d, "state.json")))
+            .Order(StringComparer.Ordinal);
+
+    /// <summary>The stage's latest complete checkpoint; an unfinished one (cut off while written)
+    /// is left where it is and named in the log.</summary>
+    string? LatestCheckpoint(string folder, TrainingStage stage)
+    {
+        if (!Directory.Exists(folder)) return null;
+        var complete = CompleteCheckpoints(folder, stage).ToList();
+        foreach (var d in Directory.GetDirectories(folder, $"{StageName(stage)}-step*").Except(complete).Order(StringComparer.Ordinal))
+            Log?.Invoke($"left aside {d}: an unfinished checkpoint (its writing was cut off), not resumed from");
+        return complete.LastOrDefault();
+    }
 
     /// <summary>LoRA settings as a checkpoint records them ("none" without LoRA).</summary>
     static string Describe(LoraConfig? lora) => lora is null ? "none"
