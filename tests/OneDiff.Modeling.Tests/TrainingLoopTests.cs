@@ -178,6 +178,12 @@ public class TrainingLoopTests
         Assert.False(Directory.Exists(cut));
         // The two latest complete ones stay; the one without state.json is not counted, nor deleted.
         Assert.Equal(["stage2-step00000012", "stage2-step00000014", "stage2-step00000016"], Directory.GetDirectories(folder).Select(Path.GetFileName).Order());
+        var listed = TrainingLoop.ListCheckpoints(folder);
+        Assert.Equal([(12L, true), (14L, false), (16L, true)], listed.Select(c => (c.Step, c.Complete)));
+        Assert.All(listed, c => Assert.Equal(TrainingStage.InstructionTuning, c.Stage));
+        Assert.Equal(resumed.Losses[^1], listed[2].LastLoss!.Value, 6);
+        Assert.Equal("none", listed[2].Lora);
+        Assert.True(listed[2].Bytes > 0);
     }
 
     [Fact]

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using Microsoft.ML;
 using OneDiff.MLNet;
+using System.Globalization;
 using OneDiff.Modeling.Checkpoints;
+using OneDiff.Modeling.Training;
 
 namespace OneDiff.Cli.Commands;
 
@@ -11,11 +13,12 @@ public static class CheckpointCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "a .safetensors file, a model.safetensors.index.json, a model folder, or a saved OneDiff model (.zip)" };
-        var inspect = new Command("inspect", "List the tensors of a safetensors checkpoint (name, dtype, shape), or say what a saved model is and needs") { path };
+        var path = new Argument<string>("path") { Description = "a .safetensors file, a model.safetensors.index.json, a model folder, a saved OneDiff model (.zip), or a training run's CheckpointFolder" };
+        var inspect = new Command("inspect", "List the tensors of a safetensors checkpoint (name, dtype, shape), say what a saved model is and needs, or list a training run's checkpoints") { path };
         inspect.SetAction(parse =>
         {
             string target = parse.GetValue(path)!;
+            if (Directory.Exists(target) && TrainingLoop.ListCheckpoints(target) is { Count: > 0 } run) return PrintRun(run);
             if (target.EndsWith(".zip", StringComparison.OrdinalIgnoreCase))
             {
                 try { return PrintModel(DiffCaptioningCatalog.ReadModelInfo(new MLContext(), target)); }
@@ -37,6 +40,22 @@ public static class CheckpointCommand
             return 0;
         });
         return new Command("checkpoint", "Checkpoint tools") { inspect };
+    }
+
+    /// <summary>A training run's checkpoints, the one a resumed run would take marked, unfinished ones named.</summary>
+    static int PrintRun(List<TrainingLoop.CheckpointInfo> run)
+    {
+        var resumeFrom = run.Where(c => c.Complete).GroupBy(c => c.Stage).Select(g => g.MaxBy(c => c.Step)!.Path).ToHashSet();
+        foreach (var c in run)
+        {
+            string size = (c.Bytes / (double)(1L << 30)).ToString("F2", CultureInfo.InvariantCulture) + " GiB";
+            string what = c.Complete
+                ? $"loss {c.LastLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "?"}, LoRA {c.Lora ?? "none"}" + (resumeFrom.Contains(c.Path) ? "; a resumed run starts here" : "")
+                : "unfinished (its writing was cut off): never resumed from; the next checkpoint of its stage deletes it if it ends in .partial";
+            Console.WriteLine($"{Path.GetFileName(c.Path)}\tstage {(int)c.Stage}, step {c.Step}, {size}, {what}");
+        }
+        Console.WriteLine($"{run.Count} checkpoint(s), {run.Count(c => !c.Complete)} unfinished, {(run.Sum(c => c.Bytes) / (double)(1L << 30)).ToString("F2", CultureInfo.InvariantCulture)} GiB in all");
+        return 0;
     }
 
     /// <summary>The model's header; exits 1 when base weights it needs are missing.</summary>

@@ -331,6 +331,40 @@ public sealed class TrainingLoop
     HashSet<string> TrainableNames() =>
         _model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToHashSet(StringComparer.Ordinal);
 
+    /// <summary>One checkpoint folder of a run: its stage and step, whether it is complete (a
+    /// resumed run takes only those), its size, and from its state.json the last loss and LoRA settings.</summary>
+    public sealed record CheckpointInfo(string Path, TrainingStage Stage, long Step, bool Complete, long Bytes, double? LastLoss, string? Lora);
+
+    /// <summary>Every checkpoint in <paramref name="folder"/> (a run's CheckpointFolder), by stage then step.</summary>
+    public static List<CheckpointInfo> ListCheckpoints(string folder)
+    {
+        var found = new List<CheckpointInfo>();
+        if (!Directory.Exists(folder)) return found;
+        foreach (var stage in new[] { TrainingStage.CoupledSampleTraining, TrainingStage.InstructionTuning })
+        {
+            var complete = CompleteCheckpoints(folder, stage).ToHashSet(StringComparer.Ordinal);
+            foreach (var dir in Directory.GetDirectories(folder, $"{StageName(stage)}-step*").Order(StringComparer.Ordinal))
+            {
+                string name = System.IO.Path.GetFileName(dir);
+                string digits = name[$"{StageName(stage)}-step".Length..];
+                if (digits.EndsWith(PartialSuffix, StringComparison.Ordinal)) digits = digits[..^PartialSuffix.Length];
+                if (!long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long step)) continue; // not one of ours
+                long bytes = new DirectoryInfo(dir).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+                double? lastLoss = null;
+                string? lora = null;
+                bool ok = complete.Contains(dir);
+                if (ok)
+                {
+                    using var state = JsonDocument.Parse(File.ReadAllText(System.IO.Path.Combine(dir, "state.json")));
+                    if (state.RootElement.TryGetProperty("losses", out var losses) && losses.GetArrayLength() > 0) lastLoss = losses[losses.GetArrayLength() - 1].GetDouble();
+                    if (state.RootElement.TryGetProperty("lora", out var l)) lora = l.GetString();
+                }
+                found.Add(new CheckpointInfo(dir, stage, step, ok, bytes, lastLoss, lora));
+            }
+        }
+        return found;
+    }
+
     /// <summary>The stage's complete checkpoints (renamed from ".partial", state.json written last), oldest first.</summary>
     static IEnumerable<string> CompleteCheckpoints(string folder, TrainingStage stage) =>
         (Directory.Exists(folder) ? Directory.GetDirectories(folder, $"{StageName(stage)}-step*") : [])
