@@ -21,6 +21,7 @@ mem_mib="$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | h
 layers=32; [ "${mem_mib:-0}" -lt 120000 ] && layers=16
 echo "llm layers: $layers" | tee -a "$out/summary.txt"
 smi="$(mktemp -d)"
+failed=0
 
 part() { # name seconds command...
   local name="$1" limit="$2"; shift 2
@@ -36,16 +37,19 @@ part() { # name seconds command...
   local rc=$?
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
   echo "$name: exit $rc in $((SECONDS - start)) s, nvidia-smi peak $(cat "$smi/$name" 2>/dev/null || echo '?') MiB" | tee -a "$out/summary.txt"
+  [ "$rc" -eq 0 ] || failed=1
   return $rc
 }
 
 # The parts to run: all of them (the whole check), or those named as arguments, e.g.
-# `check.sh reference_generate ours_generate parity lora` (generation alone, in about 5 minutes).
+# `check.sh reference_generate ours_generate parity lora` (about 2 1/2 minutes). `named` parts run
+# only when named: the whole check measures the same in its reference and ours parts.
 selected="$*"
 want() { [ -z "$selected" ] || [[ " $selected " == *" $1 "* ]]; }
+named() { [[ " $selected " == *" $1 "* ]]; }
 
 if want reference; then part reference 150 python3 .gpu/reference/onediff_pytorch_reference.py --layers "$layers"; fi
-if want reference_generate; then part reference_generate 60 python3 .gpu/reference/onediff_pytorch_reference.py --layers "$layers" --skip-sft; fi
+if named reference_generate; then part reference_generate 60 python3 .gpu/reference/onediff_pytorch_reference.py --layers "$layers" --skip-sft; fi
 if want ours; then
   part ours 170 bash .gpu/on-device.sh OneDiff.Bench.dll model --preset Vicuna7B --layers "$layers" --compare-kernels
   rc=$?
@@ -58,12 +62,12 @@ if want ours; then
     { echo "== ours_fallback"; cat "$out/ours_fallback.log"; } >> "$out/ours.log"; rm -f "$out/ours_fallback.log"
   fi
 fi
-if want ours_generate; then part ours_generate 110 bash .gpu/on-device.sh OneDiff.Bench.dll model --preset Vicuna7B --layers "$layers" --skip-sft --compare-kernels; fi
+if named ours_generate; then part ours_generate 110 bash .gpu/on-device.sh OneDiff.Bench.dll model --preset Vicuna7B --layers "$layers" --skip-sft --compare-kernels; fi
 if want parity; then part parity 45 env ONEDIFF_TEST_DEVICE=cuda bash .gpu/on-device.sh OneDiff.Modeling.Tests.dll -trait Category=HfParity; fi
 if want checkpointing; then part checkpointing 70 bash .gpu/on-device.sh OneDiff.Bench.dll model --preset Vicuna7B --layers "$layers" --checkpointing --skip-generate; fi
 # The one-GPU LoRA recipe's step (rank 128, checkpointing): its peak memory. Not in the whole check
 # (no room in one call); name it.
-if [ -n "$selected" ] && want lora; then part lora 90 bash .gpu/on-device.sh OneDiff.Bench.dll model --preset Vicuna7B --layers "$layers" --lora 128 --checkpointing --skip-generate; fi
+if named lora; then part lora 90 bash .gpu/on-device.sh OneDiff.Bench.dll model --preset Vicuna7B --layers "$layers" --lora 128 --checkpointing --skip-generate; fi
 if want quickstart; then part quickstart 90 bash .gpu/on-device.sh OneDiff.Quickstart.dll --metrics-out "$out/quickstart.json"; fi
 # The reference's prefill alone (one new token), to split its generation time as ours is split.
 if want reference_prefill; then part reference_prefill 50 python3 .gpu/reference/onediff_pytorch_reference.py --layers "$layers" --skip-sft --new-tokens 1; fi
@@ -73,3 +77,5 @@ cat "$out/summary.txt"
 for f in reference reference_generate ours ours_generate checkpointing lora reference_prefill; do grep -h '"what"' "$out/$f.log" 2>/dev/null; done
 grep -hE "Total:|\[FAIL\]" "$out/parity.log" 2>/dev/null | tail -3
 grep -hiE "cider|held-out" "$out/quickstart.log" 2>/dev/null | tail -3
+# The exit status: 1 where any part failed (each part's own status is in the summary).
+exit "$failed"
