@@ -59,8 +59,8 @@ static class ModelBenchmark
         // --compare-kernels, then the defaults, the other RMSNorm form and the other projection form,
         // taken in turn within every repetition, each rotation starting with the next one, so that
         // warm-up, drift and position fall on all alike (their peak memory is the whole run's).
-        // --rms-norm and --projections replace the library's defaults for the run (the GPU check's
-        // fallback if a fused form fails on the card).
+        // --rms-norm, --projections and --decoding replace the library's defaults for the run (the
+        // GPU check's fallback if a fused or scripted form fails on the card).
         (bool? Norm, bool Projections, bool Scripted) chosen = (
             Arg(args, "--rms-norm") switch { null => null, "fused" => true, "elementwise" => false, var v => throw new ArgumentException($"--rms-norm: '{v}' is neither fused nor elementwise") },
             Arg(args, "--projections") switch { null or "fused" => true, "separate" => false, var v => throw new ArgumentException($"--projections: '{v}' is neither fused nor separate") },
