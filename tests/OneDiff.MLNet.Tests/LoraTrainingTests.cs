@@ -58,4 +58,13 @@ public class LoraTrainingTests
         var e = Assert.Throws<ArgumentException>(() => options.Validate());
         Assert.Contains(expected, e.Message);
     }
+
+    [Fact]
+    public void ANegativeKeepCheckpointsIsNamed()
+    {
+        var options = new DiffCaptionTrainer.Options { Preset = "Tiny", KeepCheckpoints = -1 };
+        var e = Assert.Throws<ArgumentException>(() => options.Validate());
+        Assert.Contains("KeepCheckpoints must not be negative", e.Message);
+        new DiffCaptionTrainer.Options { Preset = "Tiny", KeepCheckpoints = 0 }.Validate(); // 0 keeps every one
+    }
 }
