@@ -37,13 +37,13 @@ static class TrainingMemoryBenchmark
         var errors = new DataReport(BadInputMode.Error);
         var sw = Stopwatch.StartNew();
         List<TrainingExample> examples = preload
-            ? PairPrefetcher.PrepareAll(records, processor, errors)
-                .Select(p => new TrainingExample(TrainingImages.InMemory(p.Image1, p.Image2), TrainingPrompt.Pack(p.Record.Captions.Select(c => prompts.Encode(p.Record.Prompt, c)).ToList()))).ToList()
+            ? PairPreprocessor.PrepareAll(records, processor, errors)
+                .Select(p => new TrainingExample(TrainingImages.InMemory(p.Image1, p.Image2), TrainingSequence.Pack(p.Record.Captions.Select(c => prompts.Encode(p.Record.Prompt, c)).ToList()))).ToList()
             : records.Select(r => new TrainingExample(new TrainingImages(() =>
                 {
-                    var p = PairPrefetcher.PrepareOne(r, processor, errors)!;
+                    var p = PairPreprocessor.PrepareOne(r, processor, errors)!;
                     return (p.Image1, p.Image2);
-                }), TrainingPrompt.Pack(r.Captions.Select(c => prompts.Encode(r.Prompt, c)).ToList()))).ToList();
+                }), TrainingSequence.Pack(r.Captions.Select(c => prompts.Encode(r.Prompt, c)).ToList()))).ToList();
         var settings = new StageSettings
         {
             Stage = TrainingStage.InstructionTuning, Epochs = 1, BatchSize = 16, Seed = 1,

@@ -1,7 +1,8 @@
 using System.CommandLine;
+using OneDiff.Cli;
 using OneDiff.Cli.Commands;
 
-var root = new RootCommand("onediff: image difference captioning (OneDiff) for .NET");
+var root = new RootCommand("onediff: image difference captioning (OneDiff) for .NET\n\n" + ExitCodes.Help);
 root.Subcommands.Add(DeviceCommand.Create());
 root.Subcommands.Add(CheckpointCommand.Create());
 root.Subcommands.Add(EvaluateCommand.Create());
@@ -9,4 +10,4 @@ root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(DataCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(CaptionCommand.Create());
-return await root.Parse(args).InvokeAsync();
+return await CliAction.RunMain(root, args);

@@ -1,14 +1,10 @@
-using OneDiff.Modeling.Generation;
-
 namespace OneDiff.MLNet;
 
 /// <summary>What a <see cref="DiffCaptionTransformer"/> needs besides the weights; saved with it.</summary>
 public sealed record CaptioningSettings
 {
-    public string Image1ColumnName { get; init; } = "Image1";
-    public string Image2ColumnName { get; init; } = "Image2";
-    public string? PromptColumnName { get; init; } = "Prompt";
-    public string? TaskColumnName { get; init; } = "Task";
+    /// <summary>The columns captioning reads: both images, and the prompt and task where the data has them.</summary>
+    public ImagePairColumns Columns { get; init; } = new ImagePairColumns().ForCaptioning();
     public string PredictedCaptionColumnName { get; init; } = "PredictedCaption";
     /// <summary>The conversation template captions are generated with (the stage II one).</summary>
     public string Template { get; init; } = "vicuna_v1";
@@ -22,10 +18,4 @@ public sealed record CaptioningSettings
     /// <summary>The weights' dtype when loaded: auto (bf16 on CUDA, fp32 on the CPU), float32,
     /// bfloat16 or float16 (CUDA only).</summary>
     public string Precision { get; init; } = "auto";
-
-    public ImagePairColumns Columns => new()
-    {
-        Image1ColumnName = Image1ColumnName, Image2ColumnName = Image2ColumnName, PromptColumnName = PromptColumnName,
-        TaskColumnName = TaskColumnName, ReferencesColumnName = null, GroupColumnName = null, IdColumnName = null,
-    };
 }

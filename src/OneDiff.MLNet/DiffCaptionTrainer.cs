@@ -38,10 +38,21 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         public string? ClipFolder { get; set; }
         public string? BertFolder { get; set; }
         public string? LlmFolder { get; set; }
+        // The model's open choices (OneDiffConfig); null: the preset's.
         /// <summary>How the pair's patch features enter the LLM; null: the preset's (Tiny: channel
         /// concatenation, the others: the [A][B] sequence).</summary>
         public PairFusion? Fusion { get; set; }
-
+        /// <summary>What each cross-attention block of the delta module reads: all six maps (the
+        /// presets) or one level per block (needs one cross-attention block per level).</summary>
+        public DeltaReadout? Readout { get; set; }
+        /// <summary>Learned delta tokens (the paper: 32; Tiny: 8).</summary>
+        public int? NumDeltaTokens { get; set; }
+        /// <summary>The CLIP hidden states the delta module reads, Hugging Face indexing (the paper: 8, 16, 24).</summary>
+        public int[]? DeltaFeatureLayers { get; set; }
+        /// <summary>The CLIP hidden state whose patches enter the LLM (LLaVA: -2, the penultimate).</summary>
+        public int? PatchFeatureLayer { get; set; }
+        /// <summary>The conversation template of stage I (plain, as LLaVA's pretraining).</summary>
+        public string? StageOneTemplate { get; set; }
         /// <summary>The conversation template of stage II and of captioning (plain, vicuna_v1, chatml);
         /// null: the preset's (Vicuna7B vicuna_v1, Qwen2_7B chatml, Tiny plain, which reads no prompt).</summary>
         public string? StageTwoTemplate { get; set; }
@@ -127,7 +138,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         /// <summary>Decode every image once before training (in parallel, nothing kept), so that a bad
         /// file stops Fit before the first step, naming its row and file, rather than when its batch
         /// comes. Training itself loads images a window ahead of each step, never the whole set.</summary>
-        public bool ValidateImages { get; set; } = true;
+        public bool CheckImages { get; set; } = true;
         public bool PadToSquare { get; set; }
 
         /// <summary>Scored after training (and every <see cref="ValidateEvery"/> steps) with the caption metrics.</summary>
@@ -151,52 +162,6 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         public int MaxNewTokens { get; set; } = 32;
         public int NumBeams { get; set; } = 1;
         public CancellationToken Cancellation { get; set; }
-
-        /// <summary>The stage II LoRA settings; null when the whole LLM trains (<see cref="LoraRank"/> 0).</summary>
-        public LoraConfig? Lora() => LoraRank <= 0 ? null : new LoraConfig
-        {
-            Rank = LoraRank, Alpha = LoraAlpha ?? 2.0 * LoraRank, Dropout = LoraDropout,
-            Targets = LoraTargets.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
-        };
-
-        /// <summary>Throws an <see cref="ArgumentException"/> naming the first option out of its range.</summary>
-        /// <param name="withConversations">whether conversation data will be given (a config names it
-        /// before it is loaded); null: whether <see cref="ConversationData"/> is set.</param>
-        public void Validate(bool? withConversations = null)
-        {
-            static void Positive(string name, long? value)
-            {
-                if (value is <= 0) throw new ArgumentException($"{name} must be at least 1, not {value}", name);
-            }
-            static void Rate(string name, double? value)
-            {
-                if (value is { } v && !(v > 0 && double.IsFinite(v))) throw new ArgumentException($"{name} must be a positive number, not {v}", name);
-            }
-            Positive(nameof(BatchSize), BatchSize); Positive(nameof(GradientAccumulation), GradientAccumulation);
-            Positive(nameof(StageOneBatchSize), StageOneBatchSize); Positive(nameof(StageOneGradientAccumulation), StageOneGradientAccumulation);
-            Positive(nameof(StageOneEpochs), StageOneEpochs); Positive(nameof(StageOneSteps), StageOneSteps);
-            Positive(nameof(StageTwoEpochs), StageTwoEpochs); Positive(nameof(StageTwoSteps), StageTwoSteps);
-            Positive(nameof(MaxAnswerTokens), MaxAnswerTokens); Positive(nameof(MaxNewTokens), MaxNewTokens); Positive(nameof(NumBeams), NumBeams);
-            Positive(nameof(MaxConversationTokens), MaxConversationTokens);
-            Rate(nameof(StageOneProjectorLearningRate), StageOneProjectorLearningRate); Rate(nameof(StageOneDeltaLearningRate), StageOneDeltaLearningRate);
-            Rate(nameof(StageTwoLearningRate), StageTwoLearningRate); Rate(nameof(StageTwoLanguageModelLearningRate), StageTwoLanguageModelLearningRate);
-            if (LoraRank < 0) throw new ArgumentException($"{nameof(LoraRank)} must not be negative (0: the whole LLM trains), not {LoraRank}", nameof(LoraRank));
-            Rate(nameof(LoraLearningRate), LoraLearningRate);
-            try { Lora()?.Validate(); }
-            catch (ArgumentException e) { throw new ArgumentException($"{nameof(LoraRank)}/{nameof(LoraAlpha)}/{nameof(LoraDropout)}/{nameof(LoraTargets)}: {e.Message}", nameof(LoraTargets), e); }
-            if (!(WarmupFraction is >= 0 and < 1)) throw new ArgumentException($"{nameof(WarmupFraction)} must be in [0, 1), not {WarmupFraction}", nameof(WarmupFraction));
-            if (!(WeightDecay >= 0)) throw new ArgumentException($"{nameof(WeightDecay)} must not be negative, not {WeightDecay}", nameof(WeightDecay));
-            if (!(MaxGradNorm >= 0)) throw new ArgumentException($"{nameof(MaxGradNorm)} must not be negative (0: no clipping), not {MaxGradNorm}", nameof(MaxGradNorm));
-            if (ValidateEvery < 0 || CheckpointEvery < 0) throw new ArgumentException($"{nameof(ValidateEvery)} and {nameof(CheckpointEvery)} must not be negative (0: never)");
-            if (KeepCheckpoints < 0) throw new ArgumentException($"{nameof(KeepCheckpoints)} must not be negative (0: keep all)");
-            if (ExternalBaseWeights && ClipFolder is null && !(LoraRank > 0 && LlmFolder is not null))
-                throw new ArgumentException($"{nameof(ExternalBaseWeights)} needs {nameof(ClipFolder)}, or {nameof(LlmFolder)} with LoRA ({nameof(LoraRank)} above 0): " +
-                    "weights from a folder to reference", nameof(ExternalBaseWeights));
-            var template = ConversationTemplate.ByName(StageTwoTemplate ?? OneDiffConfig.Preset(Preset).StageTwoTemplate);
-            if ((withConversations ?? ConversationData is not null) && (!template.IncludePrompt || template.NextUserPrefix is null))
-                throw new ArgumentException($"{nameof(ConversationData)} needs a stage II template that reads questions and takes turns (vicuna_v1 or chatml); " +
-                    $"'{template.Name}' does not (set {nameof(StageTwoTemplate)})", nameof(StageTwoTemplate));
-        }
     }
 
     readonly DiffCaptioningCatalog _catalog;
@@ -213,142 +178,133 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         _options = options ?? throw new ArgumentNullException(nameof(options));
     }
 
-    ImagePairColumns Columns => new()
-    {
-        Image1ColumnName = _options.Image1ColumnName, Image2ColumnName = _options.Image2ColumnName, ReferencesColumnName = _options.ReferencesColumnName,
-        PromptColumnName = _options.PromptColumnName, TaskColumnName = _options.TaskColumnName, GroupColumnName = null, IdColumnName = null,
-    };
+    /// <summary>The options resolved once (<see cref="TrainingPlan"/>): the model Fit builds, both
+    /// stages' settings, LoRA, the captioning settings and the columns. Throws an
+    /// <see cref="ArgumentException"/> naming an option out of range.</summary>
+    public TrainingPlan Plan() => TrainingPlan.Resolve(_options);
 
     public SchemaShape GetOutputSchema(SchemaShape inputSchema) => SchemaShapes.WithTextColumn(inputSchema, _options.PredictedCaptionColumnName);
 
     public DiffCaptionTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var o = _options;
-        o.Validate();
-        ImagePairTable.Validate(input.Schema, Columns, requireReferences: true);
+        var plan = Plan();
+        plan.ThrowIfFoldersUnreadable();
+        ImagePairTable.CheckSchema(input.Schema, plan.Columns.Pairs, requireReferences: true);
         using var ch = _catalog.Host.Start("DiffCaptionTrainer");
-        var device = _catalog.ResolveDevice(o.Device);
-        torch.manual_seed(o.Seed);
-        var folders = new PretrainedFolders(o.ClipFolder, o.BertFolder, o.LlmFolder);
-        var config = OneDiffConfig.Preset(o.Preset);
-        if (o.Fusion is { } fusion) config = config with { Fusion = fusion };
-        if (o.StageTwoTemplate is { } template) config = config with { StageTwoTemplate = template };
-        var model = OneDiffPretrained.Build(config, folders, device.ToTorch(), device.DefaultDtype);
-        var tokenizer = OneDiffPretrained.Tokenizer(model.Config, folders);
-        byte[]? tokenizerSource = o.LlmFolder is { } llm ? TokenizerArchive.Pack(llm) : null;
-        var processor = new ClipImageProcessor(model.Config.Vision.ImageSize, o.PadToSquare);
-        ch.Info(MessageSensitivity.None, $"OneDiff {model.Config.Name} on {device.Name}: {model.parameters().Sum(p => p.numel()):N0} parameters");
-
-        var settings = new CaptioningSettings
-        {
-            Image1ColumnName = o.Image1ColumnName, Image2ColumnName = o.Image2ColumnName, PromptColumnName = o.PromptColumnName,
-            TaskColumnName = o.TaskColumnName, PredictedCaptionColumnName = o.PredictedCaptionColumnName, Template = model.Config.StageTwoTemplate,
-            MaxNewTokens = o.MaxNewTokens, NumBeams = o.NumBeams, BatchSize = Math.Max(o.BatchSize, 16), PadToSquare = o.PadToSquare, Device = o.Device,
-        };
-        var loop = new TrainingLoop(model, device.ToTorch()) { Log = message => ch.Info(MessageSensitivity.None, message) };
         var sw = Stopwatch.StartNew();
-        void Report(StepProgress p)
+        var device = _catalog.ResolveDevice(plan.Device);
+        if (!device.IsCuda) OutOfMemoryAdvice.CheckFitsHost(plan, device.DefaultDtype);
+        torch.manual_seed(plan.Seed);
+        var model = OneDiffPretrained.Build(plan.Model, plan.Folders, device.ToTorch(), device.DefaultDtype);
+        var tokenizer = OneDiffPretrained.Tokenizer(plan.Model, plan.Folders);
+        ch.Info(MessageSensitivity.None, $"OneDiff {plan.Model.Name} on {device.Name}: {model.ParameterCount():N0} parameters");
+        var loop = new TrainingLoop(model, device.ToTorch()) { Log = message => ch.Info(MessageSensitivity.None, message) };
+        var run = new FitRun(plan, model, tokenizer, new ClipImageProcessor(plan.Model.Vision.ImageSize, plan.Examples.PadToSquare), loop, ch);
+        try
+        {
+            if (plan.StageOne is { } stageOne) RunStageOne(run, stageOne);
+            // The LLM folder's tokenizer goes into the saved model; the tiny one is built in.
+            byte[]? tokenizerSource = plan.Folders.Llm is { } llm ? TokenizerArchive.Pack(llm) : null;
+            var transformer = new DiffCaptionTransformer(model, tokenizer, tokenizerSource, plan.Captioning, device)
+            {
+                ExternalVisionFolder = plan.ExternalBaseWeights ? plan.Folders.Clip : null,
+            };
+            RunStageTwo(run, input, transformer);
+            KeepAdapters(plan, loop, transformer);
+            LossHistory = loop.Losses.ToList();
+            if (_options.ValidationData is not null) ScoreValidation(transformer, plan.Columns, ch);
+            ch.Info(MessageSensitivity.None, $"trained in {sw.Elapsed:mm\\:ss}");
+            return transformer;
+        }
+        catch (TrainingOutOfMemoryException e) { throw new TrainingOutOfMemoryException(OutOfMemoryAdvice.For(e), e.Settings, e.StateMemory, e.Reason, e); }
+    }
+
+    /// <summary>What one Fit works with, once the plan is resolved and the model built.</summary>
+    sealed record FitRun(TrainingPlan Plan, OneDiffModel Model, TextTokenizer Tokenizer, ClipImageProcessor Processor, TrainingLoop Loop, IChannel Channel)
+    {
+        public void Info(string message) => Channel.Info(MessageSensitivity.None, message);
+
+        public void Report(StepProgress p)
         {
             if (p.Step == 1 || p.Step == p.TotalSteps || p.Step % 10 == 0)
-                ch.Info(MessageSensitivity.None, $"stage {(int)p.Stage} step {p.Step}/{p.TotalSteps}: loss {p.Loss:F4}, lr {p.LearningRate:E2}, {p.SamplesPerSecond:F1} samples/s, {p.Remaining:mm\\:ss} left");
+                Info($"stage {(int)p.Stage} step {p.Step}/{p.TotalSteps}: loss {p.Loss:F4}, lr {p.LearningRate:E2}, {p.SamplesPerSecond:F1} samples/s, {p.Remaining:mm\\:ss} left");
         }
+    }
 
-        bool stageOne = o.RunStageOne ?? o.CaptionData is not null;
-        if (stageOne)
-        {
-            if (o.CaptionData is null) throw new InvalidOperationException("stage I (Coupled Sample Training) needs CaptionData: single images with captions");
-            var singles = ImageCaptionTable.Read(o.CaptionData, o.CaptionImageColumnName, o.CaptionColumnName, "CaptionData");
-            var pairs = CoupledSamples.Create(singles, o.Seed);
-            var examples = Prepare(pairs.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2))),
-                new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageOneTemplate)), processor, pack: false);
-            ch.Info(MessageSensitivity.None, $"stage I: {examples.Count} coupled samples from {singles.Count} captioned images");
-            loop.Run(examples, StageOneSettings(), Report, o.Cancellation);
-        }
+    /// <summary>Stage I: Coupled Sample Training on pseudo pairs of the captioned single images.</summary>
+    void RunStageOne(FitRun run, StageSettings settings)
+    {
+        var singles = ImageCaptionTable.Read(_options.CaptionData!, run.Plan.Columns.CaptionImage, run.Plan.Columns.Caption, "CaptionData");
+        var pairs = CoupledSamples.Create(singles, run.Plan.Seed);
+        var examples = Prepare(pairs.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2))),
+            new PromptEncoder(run.Tokenizer, ConversationTemplate.ByName(run.Plan.Model.StageOneTemplate)), run.Processor, run.Plan.Examples, pack: false);
+        run.Info($"stage I: {examples.Count} coupled samples from {singles.Count} captioned images");
+        run.Loop.Run(examples, settings, run.Report, _options.Cancellation);
+    }
 
+    /// <summary>Stage II: instruction tuning on the pairs (and conversations), scoring the
+    /// validation data every <see cref="TrainingPlan.ValidateEvery"/> steps.</summary>
+    void RunStageTwo(FitRun run, IDataView input, DiffCaptionTransformer transformer)
+    {
+        var plan = run.Plan;
         // Images that arrive in memory (MLImage pixels, preprocessed; encoded bytes) wait on disk until their batch.
-        using var spill = new ImageSpill(processor);
-        var rows = ImagePairTable.Read(input, Columns, requireReferences: true, spill);
-        var stageTwoPrompts = new PromptEncoder(tokenizer, ConversationTemplate.ByName(model.Config.StageTwoTemplate));
-        var train = Prepare(rows, stageTwoPrompts, processor, o.PackReferences);
+        using var spill = new ImageSpill(run.Processor);
+        var rows = ImagePairTable.Read(input, plan.Columns.Pairs, requireReferences: true, spill);
+        var prompts = new PromptEncoder(run.Tokenizer, ConversationTemplate.ByName(plan.Model.StageTwoTemplate));
+        var train = Prepare(rows, prompts, run.Processor, plan.Examples, plan.Examples.PackReferences);
         if (train.Count == 0) throw new InvalidOperationException("the training data has no rows");
-        int answers = train.Sum(e => e.Prompt.Answers.Count);
-        ch.Info(MessageSensitivity.None, o.PackReferences
+        int answers = train.Sum(e => e.Sequence.Answers.Count);
+        run.Info(plan.Examples.PackReferences
             ? $"stage II: {train.Count} pairs with {answers} reference captions (each pair's captions share one sequence)"
             : $"stage II: {answers} examples (one per reference caption)");
-        if (o.ConversationData is not null)
+        if (_options.ConversationData is { } conversationData)
         {
-            var conversations = PrepareConversations(ReadConversations(o.ConversationData), stageTwoPrompts, processor);
-            ch.Info(MessageSensitivity.None, $"stage II: and {conversations.Count} conversations about single images (each image shown as both images of the pair)");
+            var conversations = PrepareConversations(ReadConversations(conversationData, plan.Columns), prompts, run.Processor, plan.Examples);
+            run.Info($"stage II: and {conversations.Count} conversations about single images (each image shown as both images of the pair)");
             train.AddRange(conversations);
         }
-        if (o.Lora() is { } lora)
-            ch.Info(MessageSensitivity.None, $"stage II: LoRA rank {lora.Rank} (alpha {lora.Alpha:G4}, dropout {lora.Dropout:G3}) on {string.Join(", ", lora.Targets)}: " +
-                $"{lora.ParameterCount(model.Config.Llm):N0} adapter parameters train instead of the LLM's {model.language_model.parameters().Distinct().Sum(p => p.numel()):N0}, merged into it when the stage ends");
-        var transformer = new DiffCaptionTransformer(model, tokenizer, tokenizerSource, settings, device)
+        if (plan.Lora is { } lora)
+            run.Info($"stage II: LoRA rank {lora.Rank} (alpha {lora.Alpha:G4}, dropout {lora.Dropout:G3}) on {string.Join(", ", lora.Targets)}: " +
+                $"{lora.ParameterCount(plan.Model.Llm):N0} adapter parameters train instead of the LLM's {run.Model.language_model.parameters().Distinct().Sum(p => p.numel()):N0}, merged into it when the stage ends");
+        Func<long, bool>? afterStep = _options.ValidationData is not null && plan.ValidateEvery > 0 ? step =>
         {
-            ExternalVisionFolder = o.ExternalBaseWeights ? o.ClipFolder : null,
-        };
-        loop.Run(train, StageTwoSettings(), Report, o.Cancellation, o.ValidationData is not null && o.ValidateEvery > 0 ? step =>
-        {
-            if (step % o.ValidateEvery == 0) { Validate(transformer, ch); model.train(); }
+            if (step % plan.ValidateEvery == 0) { ScoreValidation(transformer, plan.Columns, run.Channel); run.Model.train(); }
             return true;
-        } : null);
-        if (o.ExternalBaseWeights && o.Lora() is { } trained && o.LlmFolder is { } llmFolder)
+        } : null;
+        run.Loop.Run(train, plan.StageTwo, run.Report, _options.Cancellation, afterStep);
+    }
+
+    /// <summary>With LoRA on an LLM folder kept out of the saved model, the model saves the
+    /// adapters and names the folder; otherwise the adapters, merged already, are let go.</summary>
+    static void KeepAdapters(TrainingPlan plan, TrainingLoop loop, DiffCaptionTransformer transformer)
+    {
+        if (plan.ExternalBaseWeights && plan.Lora is { } lora && plan.Folders.Llm is { } llmFolder)
         {
-            // The LLM stayed as its folder has it: the saved model references it and keeps the adapters.
             transformer.ExternalLlmFolder = llmFolder;
-            transformer.Lora = trained;
+            transformer.Lora = lora;
             transformer.LoraWeights = loop.LoraWeights;
         }
         else foreach (var t in loop.LoraWeights?.Values ?? Enumerable.Empty<TorchSharp.torch.Tensor>()) t.Dispose();
-        LossHistory = loop.Losses.ToList();
-        if (o.ValidationData is not null) Validate(transformer, ch);
-        ch.Info(MessageSensitivity.None, $"trained in {sw.Elapsed:mm\\:ss}");
-        return transformer;
     }
 
-    /// <summary>How stage I (Coupled Sample Training) runs under these options.</summary>
-    public StageSettings StageOneSettings() => Stage(TrainingStage.CoupledSampleTraining, _options.StageOneEpochs, _options.StageOneSteps,
-        _options.StageOneBatchSize ?? _options.BatchSize, _options.StageOneGradientAccumulation ?? _options.GradientAccumulation, new Dictionary<string, double>
-        {
-            ["projectors"] = _options.StageOneProjectorLearningRate, ["delta_module"] = _options.StageOneDeltaLearningRate,
-        });
-
-    /// <summary>How stage II (instruction tuning) runs under these options.</summary>
-    public StageSettings StageTwoSettings()
-    {
-        var lora = _options.Lora();
-        var rates = new Dictionary<string, double> { ["projectors"] = _options.StageTwoLearningRate, ["delta_module"] = _options.StageTwoLearningRate };
-        if (lora is null) rates["language_model"] = _options.StageTwoLanguageModelLearningRate ?? _options.StageTwoLearningRate;
-        else rates["lora"] = _options.LoraLearningRate;
-        return Stage(TrainingStage.InstructionTuning, _options.StageTwoEpochs, _options.StageTwoSteps, _options.BatchSize, _options.GradientAccumulation, rates) with { Lora = lora };
-    }
-
-    StageSettings Stage(TrainingStage stage, int epochs, int? steps, int batchSize, int accumulation, IReadOnlyDictionary<string, double> lrs) => new()
-    {
-        Stage = stage, Epochs = epochs, MaxSteps = steps, BatchSize = batchSize, GradientAccumulation = accumulation,
-        LearningRates = lrs, WarmupFraction = _options.WarmupFraction, WeightDecay = _options.WeightDecay, MaxGradNorm = _options.MaxGradNorm,
-        Seed = _options.Seed, CacheVisionFeatures = _options.CacheVisionFeatures, GradientCheckpointing = _options.GradientCheckpointing, MasterWeights = _options.MasterWeights, CheckpointFolder = _options.CheckpointFolder,
-        CheckpointEvery = _options.CheckpointEvery, KeepCheckpoints = _options.KeepCheckpoints, Resume = _options.Resume,
-    };
-
-    void Validate(DiffCaptionTransformer transformer, IChannel ch)
+    /// <summary>Captions the validation data and scores it, overall and per group where the data has the group column.</summary>
+    void ScoreValidation(DiffCaptionTransformer transformer, TrainingColumns columns, IChannel ch)
     {
         var data = _options.ValidationData!;
-        string? group = _options.ValidationGroupColumnName is { } g && data.Schema.GetColumnOrNull(g) is { Type: TextDataViewType } ? g : null;
+        string? group = columns.ValidationGroup is { } g && data.Schema.GetColumnOrNull(g) is { Type: TextDataViewType } ? g : null;
         var scored = transformer.Transform(data);
-        ValidationMetrics = _catalog.Evaluate(scored, _options.ReferencesColumnName, _options.PredictedCaptionColumnName, group);
+        ValidationMetrics = _catalog.Evaluate(scored, columns.Pairs.ReferencesColumnName!, columns.PredictedCaption, group);
         ch.Info(MessageSensitivity.None, $"validation: {ValidationMetrics}");
         if (ValidationMetrics.PerGroup.Count > 0) ch.Info(MessageSensitivity.None, ValidationMetrics.ToTable());
     }
 
     /// <summary>The training examples of <paramref name="rows"/>: encoded prompts, and images that
     /// are loaded when their batch comes (a pair's examples share them).</summary>
-    List<TrainingExample> Prepare(IEnumerable<ImagePairRow> rows, PromptEncoder prompts, ClipImageProcessor processor, bool pack)
+    static List<TrainingExample> Prepare(IEnumerable<ImagePairRow> rows, PromptEncoder prompts, ClipImageProcessor processor, ExampleSettings settings, bool pack)
     {
         var list = rows.ToList();
-        if (_options.ValidateImages && ImageCheck.Problems(list.Select(r => (r.Record, r.Image1, r.Image2))) is [var first, ..])
+        if (settings.CheckImages && ImageCheck.Problems(list.Select(r => (r.Record, r.Image1, r.Image2))) is [var first, ..])
             throw new DataException(first);
         var examples = new List<TrainingExample>();
         var errors = new DataReport(BadInputMode.Error);
@@ -356,16 +312,16 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         {
             var images = new TrainingImages(() =>
             {
-                var p = PairPrefetcher.PrepareOne(row.Record, row.Image1, row.Image2, processor, errors)!;
+                var p = PairPreprocessor.PrepareOne(row.Record, row.Image1, row.Image2, processor, errors)!;
                 return (p.Image1, p.Image2);
             });
             var encoded = row.Record.Captions.Select(caption =>
             {
                 var e = prompts.Encode(row.Record.Prompt, caption);
-                return e.Answer.Length <= _options.MaxAnswerTokens ? e
-                    : e with { Answer = e.Answer[..(_options.MaxAnswerTokens - 1)].Append(prompts.Tokenizer.EosId).ToArray() };
+                return e.Answer.Length <= settings.MaxAnswerTokens ? e
+                    : e with { Answer = e.Answer[..(settings.MaxAnswerTokens - 1)].Append(prompts.Tokenizer.EosId).ToArray() };
             }).ToList();
-            if (pack && encoded.Count > 0) examples.Add(new TrainingExample(images, TrainingPrompt.Pack(encoded)));
+            if (pack && encoded.Count > 0) examples.Add(new TrainingExample(images, TrainingSequence.Pack(encoded)));
             else examples.AddRange(encoded.Select(e => new TrainingExample(images, e)));
         }
         return examples;
@@ -373,10 +329,10 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
 
     /// <summary>Training examples of conversations about single images: one sequence each, the
     /// image on both sides, loaded when its batch comes.</summary>
-    List<TrainingExample> PrepareConversations(List<ImageConversation> conversations, PromptEncoder prompts, ClipImageProcessor processor)
+    static List<TrainingExample> PrepareConversations(List<ImageConversation> conversations, PromptEncoder prompts, ClipImageProcessor processor, ExampleSettings settings)
     {
         var records = conversations.Select(c => (Record: new DiffCapRecord(c.Id, c.Image, c.Image, "", [], "conversation"), Image: ImageInput.FromPath(c.Image))).ToList();
-        if (_options.ValidateImages && ImageCheck.Problems(records.Select(r => (r.Record.Id, r.Image))) is [var first, ..])
+        if (settings.CheckImages && ImageCheck.Problems(records.Select(r => (r.Record.Id, r.Image))) is [var first, ..])
             throw new DataException(first);
         var errors = new DataReport(BadInputMode.Error);
         return conversations.Select((c, i) =>
@@ -384,18 +340,18 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             var (record, image) = records[i];
             var images = new TrainingImages(() =>
             {
-                var p = PairPrefetcher.PrepareOne(record, image, image, processor, errors, where: record.Id)!;
+                var p = PairPreprocessor.PrepareOne(record, image, image, processor, errors, where: record.Id)!;
                 return (p.Image1, p.Image2);
             });
             var e = prompts.EncodeConversation(c.Turns.Select(t => (t.Question, t.Answer)).ToList());
-            int max = _options.MaxConversationTokens;
+            int max = settings.MaxConversationTokens;
             if (e.Answer.Length > max) e = e with { Answer = e.Answer[..max], AnswerTargets = e.AnswerTargets![..max] };
             return new TrainingExample(images, e);
         }).ToList();
     }
 
     /// <summary>The conversations of <see cref="Options.ConversationData"/>, checked row by row.</summary>
-    List<ImageConversation> ReadConversations(IDataView data)
+    static List<ImageConversation> ReadConversations(IDataView data, TrainingColumns columns)
     {
         var schema = data.Schema;
         DataViewSchema.Column Column(string name, string what, bool vector)
@@ -406,9 +362,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
                 throw new ArgumentException($"ConversationData column '{name}' must be {(vector ? "a vector of text" : "text")}, not {c.Type}");
             return c;
         }
-        var image = Column(_options.ConversationImageColumnName, "image path", vector: false);
-        var questions = Column(_options.ConversationQuestionsColumnName, "questions, one per turn", vector: true);
-        var answers = Column(_options.ConversationAnswersColumnName, "answers, one per turn", vector: true);
+        var image = Column(columns.ConversationImage, "image path", vector: false);
+        var questions = Column(columns.Questions, "questions, one per turn", vector: true);
+        var answers = Column(columns.Answers, "answers, one per turn", vector: true);
         var list = new List<ImageConversation>();
         using var cursor = data.GetRowCursor([image, questions, answers]);
         var gi = cursor.GetGetter<ReadOnlyMemory<char>>(image);

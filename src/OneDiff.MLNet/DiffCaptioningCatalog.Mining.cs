@@ -35,7 +35,9 @@ public sealed record ImagePairMiningOptions
     /// paths) and the same CLIP, written when absent; made from others, it is an error.</summary>
     public string? EmbeddingsFile { get; init; }
 
-    internal void Validate()
+    /// <summary>Throws an <see cref="ArgumentOutOfRangeException"/> for a value out of range, a
+    /// <see cref="DirectoryNotFoundException"/> for a CLIP folder that is not there.</summary>
+    public void Check()
     {
         if (Neighbors < 1) throw new ArgumentOutOfRangeException(null, $"{nameof(Neighbors)} must be 1 or more, not {Neighbors}");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(null, $"{nameof(BatchSize)} must be 1 or more, not {BatchSize}");
@@ -56,12 +58,13 @@ public sealed partial class DiffCaptioningCatalog
     public List<DiffCapCandidate> MineImagePairs(IDataView images, ImagePairMiningOptions options, string imageColumnName = "Image", string captionColumnName = "Caption") =>
         MineImagePairs(ImageCaptionTable.Read(images ?? throw new ArgumentNullException(nameof(images)), imageColumnName, captionColumnName, "the image table"), options);
 
-    /// <summary>The same over captioned images given as a list (ids kept in the candidates' ids).</summary>
-    public List<DiffCapCandidate> MineImagePairs(IReadOnlyList<ImageCaption> images, ImagePairMiningOptions options)
+    /// <summary>The same over captioned images given as a list (ids kept in the candidates' ids);
+    /// <paramref name="cancel"/> stops it between batches of images.</summary>
+    public List<DiffCapCandidate> MineImagePairs(IReadOnlyList<ImageCaption> images, ImagePairMiningOptions options, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
+        options.Check();
         using var ch = Host.Start("MineImagePairs");
         var device = ResolveDevice(options.Device);
         string imagesPrint = Fingerprint(images.SelectMany(i => new[] { i.Id, i.Image }));
@@ -107,6 +110,7 @@ public sealed partial class DiffCaptioningCatalog
             var next = images.Count > 0 ? Task.Run(() => Decode(0)) : null;
             for (int start = 0; start < images.Count; start += options.BatchSize)
             {
+                cancel.ThrowIfCancellationRequested();
                 var (batch, pixels, problems) = next!.GetAwaiter().GetResult();
                 int following = start + options.BatchSize;
                 next = following < images.Count ? Task.Run(() => Decode(following)) : null;

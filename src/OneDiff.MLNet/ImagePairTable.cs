@@ -57,7 +57,7 @@ public static class ImagePairTable
     }
 
     /// <summary>Checks the columns without reading rows (for GetOutputSchema-style validation).</summary>
-    public static void Validate(DataViewSchema schema, ImagePairColumns columns, bool requireReferences)
+    public static void CheckSchema(DataViewSchema schema, ImagePairColumns columns, bool requireReferences)
     {
         KindOf(Required(schema, columns.Image1ColumnName, "first image"));
         KindOf(Required(schema, columns.Image2ColumnName, "second image"));
@@ -75,7 +75,7 @@ public static class ImagePairTable
     /// aside on disk rather than kept.</summary>
     public static IEnumerable<ImagePairRow> Read(IDataView data, ImagePairColumns columns, bool requireReferences, ImageSpill? spill = null)
     {
-        Validate(data.Schema, columns, requireReferences);
+        CheckSchema(data.Schema, columns, requireReferences);
         var used = UsedColumns(data.Schema, columns);
         using var cursor = data.GetRowCursor(used);
         var read = RowReader(cursor, columns, requireReferences, spill);

@@ -76,7 +76,7 @@ public sealed class CaptionEvaluator
 
     public CaptionEvaluation Evaluate(IReadOnlyList<CaptionItem> items)
     {
-        Validate(items);
+        CheckItems(items);
         if (_options.BootstrapResamples < 0) throw new ArgumentException($"BootstrapResamples must not be negative, not {_options.BootstrapResamples}");
         if (!(_options.Confidence is > 0 and < 1)) throw new ArgumentException($"Confidence must be between 0 and 1, not {_options.Confidence}");
         // Meteor's WordNet data loads while the captions are tokenised.
@@ -107,8 +107,8 @@ public sealed class CaptionEvaluator
     /// 1,000 when not set).</summary>
     public CaptionComparison Compare(IReadOnlyList<CaptionItem> a, IReadOnlyList<CaptionItem> b)
     {
-        Validate(a);
-        Validate(b);
+        CheckItems(a);
+        CheckItems(b);
         if (_options.BootstrapResamples < 0) throw new ArgumentException($"BootstrapResamples must not be negative, not {_options.BootstrapResamples}");
         if (!(_options.Confidence is > 0 and < 1)) throw new ArgumentException($"Confidence must be between 0 and 1, not {_options.Confidence}");
         var byId = b.ToDictionary(i => i.Id, StringComparer.Ordinal);
@@ -154,7 +154,7 @@ public sealed class CaptionEvaluator
         BootstrapInterval.Compute(statistics, _options.Meteor ? _meteor.Value : null, _options.BootstrapResamples, _options.Confidence,
             unchecked(_options.BootstrapSeed * 7919 + stream), _options.Parallel);
 
-    static void Validate(IReadOnlyList<CaptionItem> items)
+    static void CheckItems(IReadOnlyList<CaptionItem> items)
     {
         if (items.Count == 0) throw new ArgumentException("there are no captions to score", nameof(items));
         var seen = new HashSet<string>(StringComparer.Ordinal);

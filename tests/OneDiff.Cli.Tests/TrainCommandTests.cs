@@ -105,7 +105,7 @@ public class TrainCheckTests
         Assert.False(File.Exists(Path.Combine(dir, "out", "model.zip")));
 
         var (code2, _, err2) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--no-decode");
-        Assert.Equal(1, code2);
+        Assert.Equal(ExitCodes.Usage, code2);
         Assert.Contains("--no-decode and --all apply to --check only", err2);
         Assert.False(File.Exists(Path.Combine(dir, "out", "model.zip")));
     }
@@ -149,11 +149,16 @@ public class TrainCheckTests
         Assert.Contains("left out 1 text-only record(s)", output2);
         Assert.True(File.Exists(Path.Combine(dir, "out", "model.zip")));
 
-        // The Tiny preset's own template reads no question: a config error before anything runs.
+        // The Tiny preset's own template reads no question: a config error, listed by --check and
+        // stopping train before anything runs.
         File.WriteAllText(Path.Combine(dir, "config.yaml"), withConversations.Replace("  StageTwoTemplate: vicuna_v1\n", ""));
-        var (code3, _, err3) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--check");
-        Assert.Equal(1, code3);
-        Assert.Contains("ConversationData needs a stage II template that reads questions", err3);
+        var (code3, output3, _) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--check");
+        Assert.Equal(ExitCodes.Failed, code3);
+        Assert.Contains("ConversationData needs a stage II template that reads questions", output3);
+        var (code4, output4, err4) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"));
+        Assert.Equal(ExitCodes.Failed, code4);
+        Assert.StartsWith($"error: {Path.Combine(dir, "config.yaml")}: options: ConversationData needs a stage II template", err4);
+        Assert.DoesNotContain("OneDiff Tiny", output4);
     }
 
     [Fact]

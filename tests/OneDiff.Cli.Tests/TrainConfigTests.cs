@@ -18,7 +18,7 @@ public class TrainConfigTests
         {
             var c = TrainConfig.Read(file);
             Assert.NotEmpty(c.Train);
-            c.TrainerOptions(); // throws on an option out of range
+            c.Plan(c.TrainerOptions()); // throws on an option out of range
         }
     }
 
@@ -30,9 +30,9 @@ public class TrainConfigTests
         var c = TrainConfig.Read(Path.Combine(Recipes, recipe));
         var o = c.TrainerOptions();
         Assert.Equal(preset, o.Preset);
-        var trainer = new Microsoft.ML.MLContext().DiffCaptioning().Trainers.OneDiff(o);
-        var one = trainer.StageOneSettings();
-        var two = trainer.StageTwoSettings();
+        var plan = c.Plan(o);
+        var one = plan.StageOne!;
+        var two = plan.StageTwo;
         Assert.Equal(256, one.BatchSize * one.GradientAccumulation); // 32 per GPU x 8 GPUs
         Assert.Equal(64, two.BatchSize * two.GradientAccumulation);  // 8 per GPU x 8 GPUs
         Assert.Equal(1e-3, one.LearningRates["projectors"]);
@@ -56,10 +56,9 @@ public class TrainConfigTests
         var paper = TrainConfig.Read(Path.Combine(Recipes, recipe));
         var c = TrainConfig.Read(Path.Combine(Recipes, loraRecipe));
         var o = c.TrainerOptions();
-        var trainers = new Microsoft.ML.MLContext().DiffCaptioning().Trainers;
-        var one = trainers.OneDiff(o).StageOneSettings();
-        var two = trainers.OneDiff(o).StageTwoSettings();
-        var paperOne = trainers.OneDiff(paper.TrainerOptions()).StageOneSettings();
+        var one = c.Plan(o).StageOne!;
+        var two = c.Plan(o).StageTwo;
+        var paperOne = paper.Plan(paper.TrainerOptions()).StageOne!;
         Assert.Equal((paperOne.BatchSize, paperOne.GradientAccumulation, paperOne.Epochs), (one.BatchSize, one.GradientAccumulation, one.Epochs));
         Assert.Equal(paperOne.LearningRates, one.LearningRates);
         Assert.Null(one.Lora);
@@ -74,7 +73,7 @@ public class TrainConfigTests
         Assert.Equal(paper.TrainerOptions().Preset, o.Preset);
         Assert.Equal(paper.TrainerOptions().LlmFolder, o.LlmFolder);
         // The adapter count its comment gives is the one the model has.
-        long adapters = two.Lora.ParameterCount(Modeling.Models.OneDiff.OneDiffConfig.Preset(o.Preset).Llm);
+        long adapters = two.Lora.ParameterCount(c.Plan(o).Model.Llm);
         Assert.Contains(adapters.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) + " adapter parameters", File.ReadAllText(Path.Combine(Recipes, loraRecipe)));
     }
 
@@ -111,7 +110,7 @@ public class TrainConfigTests
     public void AnOptionOfTheWrongTypeOrOutOfRangeIsAnErrorNamingIt(string option, string expected)
     {
         string path = WriteConfig($"train: [{{format: synthetic, root: data}}]\noptions:\n  {option}\n");
-        var e = Assert.Throws<InvalidDataException>(() => TrainConfig.Read(path).TrainerOptions());
+        var e = Assert.Throws<InvalidDataException>(() => { var c = TrainConfig.Read(path); c.Plan(c.TrainerOptions()); });
         Assert.Contains(path, e.Message);
         Assert.Contains(expected, e.Message);
     }

@@ -50,7 +50,7 @@ public class BadInputTests
         var e = Assert.Throws<DataException>(() =>
         {
             var records = new DiffCapReader().Read(dir, new ReadOptions(), report);
-            foreach (var _ in PairPrefetcher.PrepareAll(records, new ClipImageProcessor(8), report)) { }
+            foreach (var _ in PairPreprocessor.PrepareAll(records, new ClipImageProcessor(8), report)) { }
         });
         Assert.Contains(id, e.Message);
         Assert.Contains(file, e.Message);
@@ -62,7 +62,7 @@ public class BadInputTests
         string dir = Dataset();
         var report = new DataReport(BadInputMode.Skip);
         var records = new DiffCapReader().Read(dir, new ReadOptions(), report);
-        var prepared = PairPrefetcher.PrepareAll(records, new ClipImageProcessor(8), report).ToList();
+        var prepared = PairPreprocessor.PrepareAll(records, new ClipImageProcessor(8), report).ToList();
         Assert.Equal(["ok"], prepared.Select(p => p.Record.Id));
         Assert.Equal(7, report.Skipped.Count);
         foreach (var id in new[] { "missing", "empty", "truncated", "undecodable", "format", "escape", "nocaption" })

@@ -49,8 +49,8 @@ public class ConversationTrainingTests
         // One epoch is 4 pair examples and 2 conversations: 2 batches of 4, where the pairs alone are 1.
         using (var once = trainer.Fit(ml.DiffCaptioning().LoadImagePairs(records)))
         {
-            Assert.Equal(trainer.StageTwoSettings().Steps(6).Total, trainer.LossHistory.Count);
-            Assert.NotEqual(trainer.StageTwoSettings().Steps(4).Total, trainer.LossHistory.Count);
+            Assert.Equal(trainer.Plan().StageTwo.Steps(6).Total, trainer.LossHistory.Count);
+            Assert.NotEqual(trainer.Plan().StageTwo.Steps(4).Total, trainer.LossHistory.Count);
         }
 
         trainer.TrainerOptions.StageTwoEpochs = 1;
@@ -86,7 +86,7 @@ public class ConversationTrainingTests
             var trainer = ml.DiffCaptioning().Trainers.OneDiff(Tiny(ml.Data.LoadFromEnumerable(new ConversationRow[]
                 { new() { Image = image, Questions = ["a?"], Answers = ["x"] }, new() { Image = missing, Questions = ["a?"], Answers = ["x"] } })));
             trainer.TrainerOptions.StageTwoSteps = 2;
-            trainer.TrainerOptions.ValidateImages = validate;
+            trainer.TrainerOptions.CheckImages = validate;
             var e = Assert.Throws<DataException>(() => trainer.Fit(pairs));
             Assert.Equal("ConversationData row 1", e.Problem.Record);
             Assert.Equal(missing, e.Problem.File);
@@ -98,7 +98,7 @@ public class ConversationTrainingTests
         Assert.Contains("column 'Questions' must be a vector of text", Assert.Throws<ArgumentException>(() => t1.Fit(pairs)).Message);
         var plain = Tiny(ml.Data.LoadFromEnumerable(new[] { new ConversationRow { Image = image, Questions = ["a?"], Answers = ["x"] } }));
         plain.StageTwoTemplate = null;
-        Assert.Contains("'plain' does not (set StageTwoTemplate)", Assert.Throws<ArgumentException>(() => plain.Validate()).Message);
+        Assert.Contains("'plain' does not (set StageTwoTemplate)", Assert.Throws<ArgumentException>(() => TrainingPlan.Resolve(plain)).Message);
     }
 
     [Fact]

@@ -125,8 +125,11 @@ public class ExternalBaseWeightsTests
     [Fact]
     public void ExternalBaseWeightsNeedAFolderToReference()
     {
-        var e = Assert.Throws<ArgumentException>(() => new DiffCaptionTrainer.Options { Preset = "Tiny", ExternalBaseWeights = true }.Validate());
+        var e = Assert.Throws<ArgumentException>(() => TrainingPlan.Resolve(new DiffCaptionTrainer.Options { Preset = "Tiny", ExternalBaseWeights = true }));
         Assert.Contains("needs ClipFolder, or LlmFolder with LoRA", e.Message);
-        new DiffCaptionTrainer.Options { Preset = "Tiny", ExternalBaseWeights = true, LlmFolder = "llm", LoraRank = 4 }.Validate();
+        // A folder not there yet is no option error: the plan records it, and Fit refuses it.
+        var plan = TrainingPlan.Resolve(new DiffCaptionTrainer.Options { Preset = "Tiny", ExternalBaseWeights = true, LlmFolder = "llm", LoraRank = 4 });
+        Assert.Equal(["LlmFolder: folder not found: llm"], plan.FolderProblems);
+        Assert.Throws<DirectoryNotFoundException>(plan.ThrowIfFoldersUnreadable);
     }
 }

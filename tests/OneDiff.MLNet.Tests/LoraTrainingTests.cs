@@ -55,7 +55,7 @@ public class LoraTrainingTests
     public void BadLoraOptionsAreNamed(int rank, string targets, string expected)
     {
         var options = new DiffCaptionTrainer.Options { Preset = "Tiny", LoraRank = rank, LoraTargets = targets };
-        var e = Assert.Throws<ArgumentException>(() => options.Validate());
+        var e = Assert.Throws<ArgumentException>(() => TrainingPlan.Resolve(options));
         Assert.Contains(expected, e.Message);
     }
 
@@ -63,8 +63,8 @@ public class LoraTrainingTests
     public void ANegativeKeepCheckpointsIsNamed()
     {
         var options = new DiffCaptionTrainer.Options { Preset = "Tiny", KeepCheckpoints = -1 };
-        var e = Assert.Throws<ArgumentException>(() => options.Validate());
+        var e = Assert.Throws<ArgumentException>(() => TrainingPlan.Resolve(options));
         Assert.Contains("KeepCheckpoints must not be negative", e.Message);
-        new DiffCaptionTrainer.Options { Preset = "Tiny", KeepCheckpoints = 0 }.Validate(); // 0 keeps every one
+        TrainingPlan.Resolve(new DiffCaptionTrainer.Options { Preset = "Tiny", KeepCheckpoints = 0 }); // 0 keeps every one
     }
 }

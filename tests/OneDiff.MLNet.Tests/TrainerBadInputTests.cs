@@ -31,7 +31,7 @@ public class TrainerBadInputTests
 
     static DiffCaptionTrainer Trainer(MLContext ml, bool validate) => ml.DiffCaptioning().Trainers.OneDiff(new DiffCaptionTrainer.Options
     {
-        Preset = "Tiny", StageTwoSteps = 6, BatchSize = 2, Device = "cpu", PromptColumnName = null, TaskColumnName = null, ValidateImages = validate,
+        Preset = "Tiny", StageTwoSteps = 6, BatchSize = 2, Device = "cpu", PromptColumnName = null, TaskColumnName = null, CheckImages = validate,
     });
 
     [Fact]

@@ -202,7 +202,7 @@ public class LoraTests
     [InlineData(8, 16, 0.0, "lm_head", "unknown LoRA target 'lm_head'")]
     public void BadSettingsAreNamed(int rank, double alpha, double dropout, string target, string expected)
     {
-        var e = Assert.Throws<ArgumentException>(() => new LoraConfig { Rank = rank, Alpha = alpha, Dropout = dropout, Targets = [target] }.Validate());
+        var e = Assert.Throws<ArgumentException>(() => new LoraConfig { Rank = rank, Alpha = alpha, Dropout = dropout, Targets = [target] }.Check());
         Assert.Contains(expected, e.Message);
     }
 }

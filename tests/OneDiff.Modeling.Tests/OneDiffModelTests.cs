@@ -209,8 +209,8 @@ public class OneDiffModelTests
         model.train();
         // Unpacked: SDPA's causal path; packed: the block mask path.
         var batch = packed
-            ? new[] { TrainingPrompt.Pack([prompts.Encode("What changed?", "the red car is gone"), prompts.Encode("What changed?", "a car left")]), new TrainingPrompt(prompts.Encode("What changed?", "a man appeared")) }
-            : new[] { new TrainingPrompt(prompts.Encode("What changed?", "the red car is gone")), new TrainingPrompt(prompts.Encode("Describe it.", "a man appeared by the door")) };
+            ? new[] { TrainingSequence.Pack([prompts.Encode("What changed?", "the red car is gone"), prompts.Encode("What changed?", "a car left")]), new TrainingSequence(prompts.Encode("What changed?", "a man appeared")) }
+            : new[] { new TrainingSequence(prompts.Encode("What changed?", "the red car is gone")), new TrainingSequence(prompts.Encode("Describe it.", "a man appeared by the door")) };
         var trainable = model.TrainableParameters().Select(t => t.Parameter).ToList();
 
         (float Loss, List<Tensor> Grads) Run(bool checkpointing)
@@ -285,7 +285,7 @@ public class OneDiffModelTests
         // The template without turns refuses a second one; packing refuses conversations.
         var plain = new PromptEncoder(prompts.Tokenizer, ConversationTemplate.Plain);
         Assert.Throws<ArgumentException>(() => plain.EncodeConversation([("q", "a"), ("q2", "a2")]));
-        Assert.Throws<ArgumentException>(() => TrainingPrompt.Pack([p, p]));
+        Assert.Throws<ArgumentException>(() => TrainingSequence.Pack([p, p]));
     }
 
     [Fact]
@@ -302,13 +302,13 @@ public class OneDiffModelTests
         // One by one: every answer its own row, the pair's visual tokens repeated.
         var rows = torch.cat([visual[0].unsqueeze(0).expand(3, -1, -1), visual[1].unsqueeze(0).expand(2, -1, -1)], 0);
         float separate = model.Loss(rows, one.Concat(two).ToList()).item<float>();
-        float packed = model.Loss(visual, [TrainingPrompt.Pack(one), TrainingPrompt.Pack(two)]).item<float>();
+        float packed = model.Loss(visual, [TrainingSequence.Pack(one), TrainingSequence.Pack(two)]).item<float>();
         Assert.Equal(separate, packed, 5);
-        Assert.Throws<ArgumentException>(() => TrainingPrompt.Pack([one[0], prompts.Encode("Another prompt?", "x")]));
+        Assert.Throws<ArgumentException>(() => TrainingSequence.Pack([one[0], prompts.Encode("Another prompt?", "x")]));
     }
 
     [Fact]
-    public void ConfigRoundTripsThroughJsonAndValidates()
+    public void ConfigRoundTripsThroughJsonAndChecksItsSizes()
     {
         var tiny = OneDiffConfig.Tiny;
         var back = OneDiffConfig.FromJson(tiny.ToJson());
@@ -317,7 +317,7 @@ public class OneDiffModelTests
         Assert.Equal(tiny.DeltaFeatureLayers, back.DeltaFeatureLayers);
         Assert.Equal(tiny.VisualTokens, back.VisualTokens);
         var bad = tiny with { DeltaFeatureLayers = [1, 2, 9] };
-        var e = Assert.Throws<InvalidDataException>(bad.Validate);
+        var e = Assert.Throws<InvalidDataException>(bad.CheckSizes);
         Assert.Contains("9", e.Message);
     }
 
@@ -345,7 +345,7 @@ public class OneDiffPretrainedTests
         string F(string n) => Path.Combine(OneDiff.Tests.Common.TestPaths.HfFixtures, n);
         var folders = new PretrainedFolders(Clip: F("clip_vision"), Bert: F("bert"), Llm: F("llama"));
         var preset = OneDiffConfig.Tiny with { DeltaFeatureLayers = [2, 3, 4] };
-        var model = OneDiffPretrained.Build(preset, folders, torch.CPU, ScalarType.Float32);
+        var model = OneDiffPretrained.Build(OneDiffPretrained.Resolve(preset, folders), folders, torch.CPU, ScalarType.Float32);
         Assert.Equal(64, model.Config.Vision.HiddenSize);
         Assert.Equal(512, model.Config.Llm.VocabSize);
         using var clip = Checkpoints.SafetensorsCheckpoint.Open(F("clip_vision"));
@@ -364,6 +364,15 @@ public class OneDiffPretrainedTests
     }
 
     [Fact]
+    public void AConfigNotResolvedAgainstItsFoldersFailsTheStrictLoadNamingATensor()
+    {
+        // Build takes the config as given: the Tiny preset's LLM (128 wide) against a 64-wide folder.
+        string F(string n) => Path.Combine(OneDiff.Tests.Common.TestPaths.HfFixtures, n);
+        var e = Assert.Throws<InvalidDataException>(() => OneDiffPretrained.Build(OneDiffConfig.Tiny, new PretrainedFolders(Llm: F("llama")), torch.CPU, ScalarType.Float32));
+        Assert.Contains("has shape", e.Message);
+    }
+
+    [Fact]
     public void AMissingCheckpointTensorIsAnErrorNamingIt()
     {
         string dir = OneDiff.Tests.Common.TestPaths.NewTempDir("partial");
@@ -374,7 +383,8 @@ public class OneDiffPretrainedTests
             Checkpoints.SafetensorsWriter.Save(Path.Combine(dir, "model.safetensors"), tensors);
         }
         File.Copy(Path.Combine(F("llama"), "config.json"), Path.Combine(dir, "config.json"));
-        var e = Assert.Throws<InvalidDataException>(() => OneDiffPretrained.Build(OneDiffConfig.Tiny, new PretrainedFolders(Llm: dir), torch.CPU, ScalarType.Float32));
+        var folders = new PretrainedFolders(Llm: dir);
+        var e = Assert.Throws<InvalidDataException>(() => OneDiffPretrained.Build(OneDiffPretrained.Resolve(OneDiffConfig.Tiny, folders), folders, torch.CPU, ScalarType.Float32));
         Assert.Contains("model.norm.weight", e.Message);
     }
 }

@@ -24,56 +24,43 @@ public static class CaptionCommand
         var output = new Option<string?>("--out") { Description = "with many pairs: write a COCO caption result file [{\"image_id\", \"caption\"}] instead of printing" };
         var command = new Command("caption", "Describe what changed between two images, for one pair or many") { before, after, prompt, output };
         foreach (var o in model.All.Concat(inputs.All)) command.Options.Add(o);
-        command.SetAction(parse =>
+        CliAction.Set(command, (parse, cancel) =>
         {
-            try
+            string? a = parse.GetValue(before), b = parse.GetValue(after);
+            bool onePair = a is not null || b is not null;
+            if (onePair == inputs.Given(parse) || (onePair && (a is null || b is null)))
+                throw new UsageException("give one pair (--before A --after B), or many (--pairs FILE, or --format F --root R [--split S])");
+            if (onePair && parse.GetValue(output) is not null) throw new UsageException("--out is for many pairs; one pair's caption is printed");
+            if (onePair && inputs.AnyGiven(parse)) throw new UsageException("--split and --skip-bad are for many pairs (--pairs, or --format and --root)");
+            model.Overrides(parse);
+            if (onePair)
             {
-                string? a = parse.GetValue(before), b = parse.GetValue(after);
-                bool onePair = a is not null || b is not null;
-                if (onePair == inputs.Given(parse) || (onePair && (a is null || b is null)))
-                    throw new ArgumentException("give one pair (--before A --after B), or many (--pairs FILE, or --format F --root R [--split S])");
-                if (onePair && parse.GetValue(output) is not null) throw new ArgumentException("--out is for many pairs; one pair's caption is printed");
-                if (onePair && inputs.AnyGiven(parse)) throw new ArgumentException("--split and --skip-bad are for many pairs (--pairs, or --format and --root)");
-                model.Overrides(parse);
-                if (onePair)
-                {
-                    using var one = model.Load(parse);
-                    Console.WriteLine(one.Caption(a!, b!, parse.GetValue(prompt)));
-                    return 0;
-                }
-                var records = inputs.Read(parse, parse.GetValue(prompt), Console.Error);
-                using var transformer = model.Load(parse);
-                string? outPath = parse.GetValue(output);
-                var results = new List<(string Id, string Caption)>();
-                foreach (var (id, caption) in CaptionAll(transformer, records, Console.Error))
-                {
-                    results.Add((id, caption));
-                    if (outPath is null) Console.WriteLine($"{id}\t{OneLine(caption)}");
-                }
-                if (outPath is not null)
-                {
-                    CaptionFiles.WriteCocoResults(outPath, results);
-                    Console.Error.WriteLine($"wrote {results.Count} caption(s) to {outPath}");
-                }
-                return 0;
+                using var one = model.Load(parse);
+                Console.WriteLine(one.Caption(a!, b!, parse.GetValue(prompt)));
+                return ExitCodes.Success;
             }
-            catch (ArgumentException e)
+            var records = inputs.Read(parse, parse.GetValue(prompt), Console.Error);
+            using var transformer = model.Load(parse);
+            string? outPath = parse.GetValue(output);
+            var results = new List<(string Id, string Caption)>();
+            foreach (var (id, caption) in CaptionAll(transformer, records, Console.Error, cancel))
             {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 2;
+                results.Add((id, caption));
+                if (outPath is null) Console.WriteLine($"{id}\t{OneLine(caption)}");
             }
-            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DataException or InvalidOperationException)
+            if (outPath is not null)
             {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
+                CaptionFiles.WriteCocoResults(outPath, results);
+                Console.Error.WriteLine($"wrote {results.Count} caption(s) to {outPath}");
             }
-        });
+            return ExitCodes.Success;
+        }, ModelOptions.OutOfMemoryAdvice);
         return command;
     }
 
     /// <summary>Each record's id and caption, in order, with progress on <paramref name="log"/>
-    /// about every 10 seconds.</summary>
-    internal static IEnumerable<(string Id, string Caption)> CaptionAll(DiffCaptionTransformer transformer, IReadOnlyList<DiffCapRecord> records, TextWriter log)
+    /// about every 10 seconds; <paramref name="cancel"/> stops it between captions.</summary>
+    internal static IEnumerable<(string Id, string Caption)> CaptionAll(DiffCaptionTransformer transformer, IReadOnlyList<DiffCapRecord> records, TextWriter log, CancellationToken cancel)
     {
         log.WriteLine($"captioning {records.Count} pairs on {transformer.RunsOn}");
         var clock = Stopwatch.StartNew();
@@ -82,6 +69,7 @@ public static class CaptionCommand
         int done = 0;
         foreach (var caption in transformer.EnumerateCaptions(rows))
         {
+            cancel.ThrowIfCancellationRequested();
             yield return (records[done].Id, caption);
             done++;
             if (done == records.Count || clock.Elapsed - lastReport > TimeSpan.FromSeconds(10))

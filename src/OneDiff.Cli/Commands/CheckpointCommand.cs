@@ -15,19 +15,11 @@ public static class CheckpointCommand
     {
         var path = new Argument<string>("path") { Description = "a .safetensors file, a model.safetensors.index.json, a model folder, a saved OneDiff model (.zip), or a training run's CheckpointFolder" };
         var inspect = new Command("inspect", "List the tensors of a safetensors checkpoint (name, dtype, shape), say what a saved model is and needs, or list a training run's checkpoints") { path };
-        inspect.SetAction(parse =>
+        CliAction.Set(inspect, (parse, _) =>
         {
             string target = parse.GetValue(path)!;
-            if (Directory.Exists(target) && TrainingLoop.ListCheckpoints(target) is { Count: > 0 } run) return PrintRun(run);
-            if (target.EndsWith(".zip", StringComparison.OrdinalIgnoreCase))
-            {
-                try { return PrintModel(DiffCaptioningCatalog.ReadModelInfo(new MLContext(), target)); }
-                catch (Exception e) when (e is InvalidDataException or FileNotFoundException)
-                {
-                    Console.Error.WriteLine($"error: {e.Message}");
-                    return 1;
-                }
-            }
+            if (Directory.Exists(target) && CheckpointStore.List(target) is { Count: > 0 } run) return PrintRun(run);
+            if (target.EndsWith(".zip", StringComparison.OrdinalIgnoreCase)) return PrintModel(DiffCaptioningCatalog.ReadModelInfo(new MLContext(), target));
             using var checkpoint = SafetensorsCheckpoint.Open(target);
             long total = 0;
             foreach (var name in checkpoint.Names.OrderBy(n => n, StringComparer.Ordinal))
@@ -37,13 +29,13 @@ public static class CheckpointCommand
                 Console.WriteLine($"{name}\t{SafetensorsDType.NameOf(e.DType)}\t[{string.Join(", ", e.Shape)}]");
             }
             Console.WriteLine($"{checkpoint.Names.Count} tensors, {total:N0} elements, {checkpoint.Files.Count} file(s)");
-            return 0;
+            return ExitCodes.Success;
         });
         return new Command("checkpoint", "Checkpoint tools") { inspect };
     }
 
     /// <summary>A training run's checkpoints, the one a resumed run would take marked, unfinished ones named.</summary>
-    static int PrintRun(List<TrainingLoop.CheckpointInfo> run)
+    static int PrintRun(List<CheckpointInfo> run)
     {
         var resumeFrom = run.Where(c => c.Complete).GroupBy(c => c.Stage).Select(g => g.MaxBy(c => c.Step)!.Path).ToHashSet();
         foreach (var c in run)

@@ -17,15 +17,9 @@ public static class DataCommand
         var inspect = new Command("inspect", "Count records, pairs and references of a dataset and list every problem found; exits 1 when there is one")
         { json, skipBad, noDecode };
         foreach (var o in dataset.All) inspect.Options.Add(o);
-        inspect.SetAction(parse =>
+        CliAction.Set(inspect, (parse, _) =>
         {
-            InspectionResult result;
-            try { result = DatasetInspector.Inspect(parse.GetValue(dataset.Format)!, parse.GetValue(dataset.Root)!, parse.GetValue(dataset.Split)!, !parse.GetValue(noDecode)); }
-            catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or DirectoryNotFoundException or JsonException)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 2;
-            }
+            var result = DatasetInspector.Inspect(parse.GetValue(dataset.Format)!, parse.GetValue(dataset.Root)!, parse.GetValue(dataset.Split)!, !parse.GetValue(noDecode));
             if (parse.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
@@ -40,7 +34,7 @@ public static class DataCommand
                 Console.WriteLine(result.Problems.Count == 0 ? "no problems found" : $"{result.Problems.Count} problem(s):");
                 foreach (var p in result.Problems) Console.WriteLine($"  {p}");
             }
-            return result.Problems.Count > 0 && !parse.GetValue(skipBad) ? 1 : 0;
+            return result.Problems.Count > 0 && !parse.GetValue(skipBad) ? ExitCodes.Failed : ExitCodes.Success;
         });
         return new Command("data", "Dataset tools") { inspect, DataExportCommand.Create(), MinePairsCommand.Create(), ChatBatchCommands.Requests(), ChatBatchCommands.Fill() };
     }

@@ -21,29 +21,16 @@ public static class DataExportCommand
         var skipBad = new Option<bool>("--skip-bad") { Description = "skip bad records, listing each on stderr, instead of stopping at the first" };
         var command = new Command("export", "Write a dataset split as DiffCap JSON lines") { output, skipBad };
         foreach (var o in dataset.All) command.Options.Add(o);
-        command.SetAction(parse =>
+        CliAction.Set(command, (parse, _) =>
         {
-            try
-            {
-                var report = new DataReport(parse.GetValue(skipBad) ? BadInputMode.Skip : BadInputMode.Error);
-                var records = DatasetReader.ForFormat(parse.GetValue(dataset.Format)!).Read(parse.GetValue(dataset.Root)!, new ReadOptions { Split = parse.GetValue(dataset.Split)! }, report);
-                foreach (var p in report.Skipped) Console.Error.WriteLine($"skipped {p}");
-                string file = parse.GetValue(output)!;
-                DiffCapJsonl.Write(file, records);
-                Console.WriteLine($"wrote {N(records.Count)} pair(s) with {N(records.Sum(r => r.Captions.Count))} reference(s) to {file}" +
-                    (report.Skipped.Count > 0 ? $"; skipped {N(report.Skipped.Count)} problem(s)" : ""));
-                return 0;
-            }
-            catch (ArgumentException e)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 2;
-            }
-            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or JsonException or DataException or IOException)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
-            }
+            var report = new DataReport(parse.GetValue(skipBad) ? BadInputMode.Skip : BadInputMode.Error);
+            var records = DatasetReader.ForFormat(parse.GetValue(dataset.Format)!).Read(parse.GetValue(dataset.Root)!, new ReadOptions { Split = parse.GetValue(dataset.Split)! }, report);
+            foreach (var p in report.Skipped) Console.Error.WriteLine($"skipped {p}");
+            string file = parse.GetValue(output)!;
+            DiffCapJsonl.Write(file, records);
+            Console.WriteLine($"wrote {N(records.Count)} pair(s) with {N(records.Sum(r => r.Captions.Count))} reference(s) to {file}" +
+                (report.Skipped.Count > 0 ? $"; skipped {N(report.Skipped.Count)} problem(s)" : ""));
+            return ExitCodes.Success;
         });
         return command;
     }

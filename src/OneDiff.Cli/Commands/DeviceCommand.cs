@@ -10,14 +10,14 @@ public static class DeviceCommand
     {
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N", DefaultValueFactory = _ => "auto" };
         var command = new Command("device", "Show the device a run would use and how TorchSharp's native library was loaded") { device };
-        command.SetAction(parse =>
+        CliAction.Set(command, (parse, _) =>
         {
-            var resolved = DeviceSelector.Resolve(parse.GetValue(device));
+            var resolved = UsageException.Check(() => DeviceSelector.Resolve(parse.GetValue(device)));
             Console.WriteLine($"device: {resolved.Name} ({resolved.Reason})");
             Console.WriteLine($"cuda devices: {DeviceSelector.CudaDeviceCount()}");
             Console.WriteLine("native loader:");
             foreach (var line in TorchNativeLoader.Trace.Split('\n')) Console.WriteLine("  " + line.TrimEnd());
-            return 0;
+            return ExitCodes.Success;
         });
         return command;
     }

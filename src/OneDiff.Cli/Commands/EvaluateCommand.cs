@@ -41,80 +41,48 @@ public static class EvaluateCommand
             input, references, predictions, compare, groups, json, perItem, pretokenized, noMeteor, bootstrap, prompt, groupBy, save,
         };
         foreach (var o in model.All.Concat(dataset.All)) command.Options.Add(o);
-        command.SetAction(parse =>
+        CliAction.Set(command, (parse, cancel) =>
         {
             string? inputPath = parse.GetValue(input), refsPath = parse.GetValue(references), predsPath = parse.GetValue(predictions);
             bool withModel = parse.GetValue(model.Model) is not null;
             int fileSources = (inputPath is null ? 0 : 1) + (refsPath is null && predsPath is null ? 0 : 1);
             if (withModel ? fileSources > 0 || parse.GetValue(groups) is not null
                           : fileSources != 1 || (inputPath is null && (refsPath is null || predsPath is null)) || dataset.AnyGiven(parse))
-            {
-                Console.Error.WriteLine("error: give --input FILE, or --references FILE and --predictions FILE, or --model FILE with --format F --root R [--split S]");
-                return 2;
-            }
+                throw new UsageException("give --input FILE, or --references FILE and --predictions FILE, or --model FILE with --format F --root R [--split S]");
             if (!withModel && (parse.GetValue(save) is not null || parse.GetValue(prompt) is not null || parse.GetResult(groupBy) is { Implicit: false }))
-            {
-                Console.Error.WriteLine("error: --save, --prompt and --group-by go with --model");
-                return 2;
-            }
+                throw new UsageException("--save, --prompt and --group-by go with --model");
             var options = new CaptionEvaluatorOptions
             {
                 Tokenize = !parse.GetValue(pretokenized), Meteor = !parse.GetValue(noMeteor), BootstrapResamples = parse.GetValue(bootstrap),
             };
+            var groupMap = parse.GetValue(groups) is { } g ? CaptionFiles.LoadGroups(g) : null;
             if (parse.GetValue(compare) is { } comparePath)
             {
                 if (refsPath is null || predsPath is null || withModel || parse.GetValue(perItem))
-                {
-                    Console.Error.WriteLine("error: --compare B goes with --references R --predictions A [--groups G] (not with --per-item)");
-                    return 2;
-                }
-                try
-                {
-                    var groupMap = parse.GetValue(groups) is { } g ? CaptionFiles.LoadGroups(g) : null;
-                    var comparison = new CaptionEvaluator(options).Compare(CaptionFiles.LoadCoco(refsPath, predsPath, groupMap), CaptionFiles.LoadCoco(refsPath, comparePath, groupMap));
-                    Console.WriteLine(parse.GetValue(json) ? CaptionReport.ToJson(comparison) : CaptionReport.ToTable(comparison, predsPath, comparePath));
-                    return 0;
-                }
-                catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException)
-                {
-                    Console.Error.WriteLine($"error: {e.Message}");
-                    return 1;
-                }
+                    throw new UsageException("--compare B goes with --references R --predictions A [--groups G] (not with --per-item)");
+                var comparison = new CaptionEvaluator(options).Compare(CaptionFiles.LoadCoco(refsPath, predsPath, groupMap), CaptionFiles.LoadCoco(refsPath, comparePath, groupMap));
+                Console.WriteLine(parse.GetValue(json) ? CaptionReport.ToJson(comparison) : CaptionReport.ToTable(comparison, predsPath, comparePath));
+                return ExitCodes.Success;
             }
-            try
-            {
-                var groupMap = parse.GetValue(groups) is { } g ? CaptionFiles.LoadGroups(g) : null;
-                var items = withModel ? CaptionDataset(parse, model, dataset, parse.GetValue(prompt), parse.GetValue(groupBy)!, parse.GetValue(save))
-                    : inputPath is not null ? CaptionFiles.LoadRefsCands(inputPath, groupMap) : CaptionFiles.LoadCoco(refsPath!, predsPath!, groupMap);
-                var result = new CaptionEvaluator(options).Evaluate(items);
-                Console.WriteLine(parse.GetValue(json) ? CaptionReport.ToJson(result, parse.GetValue(perItem)) : CaptionReport.ToTable(result));
-                return 0;
-            }
-            catch (ArgumentException e) when (withModel)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 2;
-            }
-            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException
-                                       or OneDiff.Data.DataException or InvalidOperationException)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
-            }
-        });
+            var items = withModel ? CaptionDataset(parse, model, dataset, parse.GetValue(prompt), parse.GetValue(groupBy)!, parse.GetValue(save), cancel)
+                : inputPath is not null ? CaptionFiles.LoadRefsCands(inputPath, groupMap) : CaptionFiles.LoadCoco(refsPath!, predsPath!, groupMap);
+            var result = new CaptionEvaluator(options).Evaluate(items);
+            Console.WriteLine(parse.GetValue(json) ? CaptionReport.ToJson(result, parse.GetValue(perItem)) : CaptionReport.ToTable(result));
+            return ExitCodes.Success;
+        }, ModelOptions.OutOfMemoryAdvice);
         return command;
     }
 
     /// <summary>The model's caption of every pair of the split, as items under the dataset's ids and
     /// groups (change types); with <paramref name="saveFolder"/>, also as COCO files.</summary>
-    static List<CaptionItem> CaptionDataset(ParseResult parse, ModelOptions model, PairInputs dataset, string? prompt, string groupBy, string? saveFolder)
+    static List<CaptionItem> CaptionDataset(ParseResult parse, ModelOptions model, PairInputs dataset, string? prompt, string groupBy, string? saveFolder, CancellationToken cancel)
     {
         model.Overrides(parse);
         var records = dataset.Read(parse, prompt, Console.Error);
         if (records.FirstOrDefault(r => r.Captions.Count == 0) is { } unreferenced)
             throw new InvalidDataException($"id {unreferenced.Id}: has no reference captions to score against ({unreferenced.Source})");
         using var transformer = model.Load(parse);
-        var captions = CaptionCommand.CaptionAll(transformer, records, Console.Error).ToList();
+        var captions = CaptionCommand.CaptionAll(transformer, records, Console.Error, cancel).ToList();
         // Groups only where the records have them (CLEVR-Change's change types, the synthetic set's).
         Func<DiffCapRecord, string?> key = groupBy switch { "task" => r => r.Task, "none" => _ => null, _ => r => r.Group };
         bool grouped = records.Any(r => key(r) is not null);

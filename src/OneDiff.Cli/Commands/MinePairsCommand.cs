@@ -32,43 +32,33 @@ public static class MinePairsCommand
         {
             llava, images, clip, output, neighbors, min, max, batch, device, skipBad, embeddings,
         };
-        command.SetAction(parse =>
+        CliAction.Set(command, (parse, cancel) =>
         {
-            try
+            var options = new ImagePairMiningOptions
             {
-                var options = new ImagePairMiningOptions
-                {
-                    ClipFolder = parse.GetValue(clip)!, Neighbors = parse.GetValue(neighbors), MinSimilarity = parse.GetValue(min),
-                    MaxSimilarity = parse.GetValue(max), BatchSize = parse.GetValue(batch), Device = parse.GetValue(device)!, SkipBad = parse.GetValue(skipBad),
-                    EmbeddingsFile = parse.GetValue(embeddings),
-                };
-                var report = new DataReport(options.SkipBad ? BadInputMode.Skip : BadInputMode.Error);
-                var captioned = new LlavaCaptionReader().Read(parse.GetValue(llava)!, parse.GetValue(images)!, report);
-                foreach (var p in report.Skipped) Console.Error.WriteLine($"skipped {p}");
+                ClipFolder = parse.GetValue(clip)!, Neighbors = parse.GetValue(neighbors), MinSimilarity = parse.GetValue(min),
+                MaxSimilarity = parse.GetValue(max), BatchSize = parse.GetValue(batch), Device = parse.GetValue(device)!, SkipBad = parse.GetValue(skipBad),
+                EmbeddingsFile = parse.GetValue(embeddings),
+            };
+            // The values of the command line first (a usage error), the CLIP folder when it is read.
+            UsageException.Check(() => (options with { ClipFolder = "." }).Check());
+            UsageException.Check(() => OneDiff.Modeling.Runtime.DeviceSelector.Resolve(options.Device));
+            var report = new DataReport(options.SkipBad ? BadInputMode.Skip : BadInputMode.Error);
+            var captioned = new LlavaCaptionReader().Read(parse.GetValue(llava)!, parse.GetValue(images)!, report);
+            foreach (var p in report.Skipped) Console.Error.WriteLine($"skipped {p}");
 
-                var ml = new MLContext(seed: 1);
-                ml.Log += (_, e) =>
-                {
-                    if (e.Source.StartsWith("OneDiff", StringComparison.Ordinal) && e.Kind is Microsoft.ML.Runtime.ChannelMessageKind.Info or Microsoft.ML.Runtime.ChannelMessageKind.Warning)
-                        Console.Error.WriteLine(e.RawMessage);
-                };
-                var pairs = ml.DiffCaptioning().MineImagePairs(captioned, options);
-                string file = parse.GetValue(output)!;
-                DiffCapCandidates.Write(file, pairs);
-                Console.WriteLine($"wrote {pairs.Count.ToString("N0", CultureInfo.InvariantCulture)} candidate pair(s) from {captioned.Count.ToString("N0", CultureInfo.InvariantCulture)} images to {file}");
-                Console.WriteLine("next: put a chat model's answer to each line's \"request\" into its \"captions\", then train on the file with format: diffcap");
-                return 0;
-            }
-            catch (ArgumentException e)
+            var ml = new MLContext(seed: 1);
+            ml.Log += (_, e) =>
             {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 2;
-            }
-            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or DataException or InvalidOperationException)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
-            }
+                if (e.Source.StartsWith("OneDiff", StringComparison.Ordinal) && e.Kind is Microsoft.ML.Runtime.ChannelMessageKind.Info or Microsoft.ML.Runtime.ChannelMessageKind.Warning)
+                    Console.Error.WriteLine(e.RawMessage);
+            };
+            var pairs = ml.DiffCaptioning().MineImagePairs(captioned, options, cancel);
+            string file = parse.GetValue(output)!;
+            DiffCapCandidates.Write(file, pairs);
+            Console.WriteLine($"wrote {pairs.Count.ToString("N0", CultureInfo.InvariantCulture)} candidate pair(s) from {captioned.Count.ToString("N0", CultureInfo.InvariantCulture)} images to {file}");
+            Console.WriteLine("next: put a chat model's answer to each line's \"request\" into its \"captions\", then train on the file with format: diffcap");
+            return ExitCodes.Success;
         });
         return command;
     }

@@ -18,9 +18,12 @@ internal sealed class ModelOptions
 
     public IEnumerable<Option> All => [Model, Device, Precision, ClipFolder, LlmFolder, Beams, MaxNewTokens, BatchSize];
 
+    /// <summary>What takes less memory when a model's captioning runs out of it.</summary>
+    public const string OutOfMemoryAdvice = "a smaller --batch-size; --precision bfloat16 (half the weights' memory, also on the CPU); --beams 1 (a cache per beam); fewer --max-new-tokens";
+
     /// <summary>The overrides, checked (values in range, the device present), so that a wrong flag
-    /// fails before the images are read.</summary>
-    public CaptioningOverrides Overrides(ParseResult parse)
+    /// fails before the images are read: a value out of range is a <see cref="UsageException"/>.</summary>
+    public CaptioningOverrides Overrides(ParseResult parse) => UsageException.Check(() =>
     {
         var overrides = new CaptioningOverrides
         {
@@ -30,7 +33,7 @@ internal sealed class ModelOptions
         overrides.ApplyTo(new CaptioningSettings());
         if (overrides.Device is { } device) OneDiff.Modeling.Runtime.DeviceSelector.Resolve(device).Dtype(overrides.Precision);
         return overrides;
-    }
+    });
 
     public DiffCaptionTransformer Load(ParseResult parse) => DiffCaptioningCatalog.LoadTransformer(new MLContext(), parse.GetValue(Model)!, Overrides(parse));
 }

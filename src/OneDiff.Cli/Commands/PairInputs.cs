@@ -19,7 +19,7 @@ internal sealed class PairInputs
     {
         Description = "a file of pairs: .jsonl DiffCap lines ({\"id\", \"image1\", \"image2\", \"prompt\"}), or lines 'before<TAB>after[<TAB>id]'; paths relative to the file",
     };
-    public Option<string?> Format { get; } = new("--format") { Description = $"dataset format: {string.Join(", ", DatasetReader.Formats.Keys)}" };
+    public Option<string> Format { get; } = DatasetSplitOptions.FormatOption(required: false);
     public Option<string?> Root { get; } = new("--root") { Description = "the dataset folder, laid out as its authors ship it" };
     public Option<string> Split { get; } = new("--split") { Description = "split name", DefaultValueFactory = _ => "test" };
     public Option<bool> SkipBad { get; } = new("--skip-bad") { Description = "skip bad records and images, listing each on stderr, instead of stopping at the first" };
@@ -37,14 +37,14 @@ internal sealed class PairInputs
     public bool Given(ParseResult parse) => parse.GetValue(Format) is not null || parse.GetValue(Root) is not null || (_allowPairsFile && parse.GetValue(Pairs) is not null);
 
     /// <summary>The records, every image checked; skipped records are listed on <paramref name="log"/>.
-    /// Throws ArgumentException for a wrong combination of options, DataException for bad input.</summary>
+    /// Throws <see cref="UsageException"/> for a wrong combination of options, DataException for bad input.</summary>
     public List<DiffCapRecord> Read(ParseResult parse, string? prompt, TextWriter log)
     {
         string? pairs = _allowPairsFile ? parse.GetValue(Pairs) : null, format = parse.GetValue(Format), root = parse.GetValue(Root);
         if (pairs is not null && (format is not null || root is not null))
-            throw new ArgumentException("give either --pairs FILE or --format and --root, not both");
+            throw new UsageException("give either --pairs FILE or --format and --root, not both");
         if (pairs is null && (format is null || root is null))
-            throw new ArgumentException(_allowPairsFile ? "give --pairs FILE, or --format and --root (with --split)" : "give --format and --root (with --split)");
+            throw new UsageException(_allowPairsFile ? "give --pairs FILE, or --format and --root (with --split)" : "give --format and --root (with --split)");
         var report = new DataReport(parse.GetValue(SkipBad) ? BadInputMode.Skip : BadInputMode.Error);
         string source = pairs ?? $"{format} {parse.GetValue(Split)} ({root})";
 

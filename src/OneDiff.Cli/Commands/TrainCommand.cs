@@ -28,31 +28,28 @@ public static class TrainCommand
         var noDecode = new Option<bool>("--no-decode") { Description = "with --check: check that images exist, without decoding each" };
         var all = new Option<bool>("--all") { Description = $"with --check: list every problem (by default the first {ProblemsShown} of each dataset, then their count)" };
         var command = new Command("train", "Train OneDiff (stage I when captions are given, then stage II) and save the model") { config, check, noDecode, all };
-        command.SetAction(parse =>
+        CliAction.Set(command, (parse, cancel) =>
         {
-            try
-            {
-                if ((parse.GetValue(noDecode) || parse.GetValue(all)) && !parse.GetValue(check)) throw new ArgumentException("--no-decode and --all apply to --check only");
-                var c = TrainConfig.Read(parse.GetValue(config)!);
-                return parse.GetValue(check) ? Check(c, decode: !parse.GetValue(noDecode), listAll: parse.GetValue(all)) : Run(c);
-            }
-            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException or JsonException or DataException
-                                       or DirectoryNotFoundException)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
-            }
-        });
+            if ((parse.GetValue(noDecode) || parse.GetValue(all)) && !parse.GetValue(check)) throw new UsageException("--no-decode and --all apply to --check only");
+            var c = TrainConfig.Read(parse.GetValue(config)!);
+            return parse.GetValue(check) ? Check(c, decode: !parse.GetValue(noDecode), listAll: parse.GetValue(all)) : Run(c, cancel);
+        }, OutOfMemoryAdvice);
         return command;
     }
+
+    /// <summary>Said when building the model runs out of memory (a stage that runs out says its own).</summary>
+    const string OutOfMemoryAdvice = "a preset that fits the device (Tiny on a CPU), a GPU with more memory, or a plan that needs less: " +
+        "onediff train --check prints what the weights and training state take";
 
     static List<DiffCapRecord> ReadRecords(TrainConfig c, DatasetRef s, DataReport report) =>
         DatasetReader.ForFormat(s.Format).Read(c.Resolve(s.Root), new ReadOptions { Split = s.Split }, report);
 
-    static int Run(TrainConfig c)
+    static int Run(TrainConfig c, CancellationToken cancel)
     {
         if (c.Train.Count == 0) throw new InvalidDataException($"{c.FilePath}: \"train\" lists no dataset");
         var trainerOptions = c.TrainerOptions();
+        trainerOptions.Cancellation = cancel;
+        c.Plan(trainerOptions); // an option out of range stops here, before any data is read
         var ml = new MLContext(seed: 1);
         ml.Log += (_, e) =>
         {
@@ -86,66 +83,34 @@ public static class TrainCommand
         var clock = System.Diagnostics.Stopwatch.StartNew();
         ml.Model.Save(model, train.Schema, output);
         Console.WriteLine($"saved {output} ({new FileInfo(output).Length / 1e6:F1} MB in {clock.Elapsed.TotalSeconds:F0} s)");
-        return 0;
+        return ExitCodes.Success;
     }
 
     static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
 
+    static string G(long bytes) => bytes >= 1L << 30
+        ? (bytes / (double)(1L << 30)).ToString("F1", CultureInfo.InvariantCulture) + " GiB"
+        : (bytes / (double)(1L << 20)).ToString("F1", CultureInfo.InvariantCulture) + " MiB";
+
     const int ProblemsShown = 20;
 
+    /// <summary><c>--check</c>: the plan the config resolves to (the model Fit would build, both
+    /// stages, the memory they take), and every problem of its folders and data; exits 1 on any.</summary>
     static int Check(TrainConfig c, bool decode, bool listAll)
     {
         var problems = new List<string>();
         var o = c.TrainerOptions();
-        var trainer = new MLContext(seed: 1).DiffCaptioning().Trainers.OneDiff(o);
         Console.WriteLine($"config {c.FilePath}: preset {o.Preset}, device {o.Device}");
-
-        // The model folders: their configs against the preset, their checkpoints' headers, the tokenizer.
-        var folders = new PretrainedFolders(o.ClipFolder, o.BertFolder, o.LlmFolder);
-        var given = new[] { ("ClipFolder", o.ClipFolder), ("BertFolder", o.BertFolder), ("LlmFolder", o.LlmFolder) }.Where(f => f.Item2 is not null).ToList();
-        foreach (var (name, folder) in given)
-        {
-            if (!Directory.Exists(folder)) { problems.Add($"options.{name}: folder not found: {folder}"); continue; }
-            try
-            {
-                using var checkpoint = SafetensorsCheckpoint.Open(folder!);
-                Console.WriteLine($"{name} {folder}: {N(checkpoint.Names.Count)} tensors in {checkpoint.Files.Count} file(s)");
-            }
-            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException or JsonException) { problems.Add($"options.{name}: {e.Message}"); }
-        }
-        if (given.All(f => Directory.Exists(f.Item2)))
-        {
-            try
-            {
-                var resolved = OneDiffPretrained.Resolve(OneDiffConfig.Preset(o.Preset), folders);
-                if (resolved.Tokenizer == "folder" && o.LlmFolder is null) problems.Add($"options.LlmFolder: preset {o.Preset} takes its weights and tokenizer from an LLM folder, and none is given");
-                else if (o.LlmFolder is { } llm) Console.WriteLine($"tokenizer: {N(TextTokenizer.FromFolder(llm).VocabSize)} pieces");
-            }
-            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException or JsonException or KeyNotFoundException or InvalidOperationException)
-            {
-                problems.Add($"model folders: {e.Message}");
-            }
-        }
+        TrainingPlan? plan = null;
+        try { plan = c.Plan(o); }
+        catch (InvalidDataException e) { problems.Add(e.Message); }
+        if (plan is not null) CheckModel(plan, problems);
 
         // Stage I: the single-image captions and the coupled samples they make.
-        bool stageOne = o.RunStageOne ?? c.Captions is not null;
-        if (stageOne && c.Captions is null) problems.Add("options.RunStageOne is true, but no 'captions' are given for stage I");
-        if (stageOne && c.Captions is { } caps)
-        {
-            var report = new DataReport(BadInputMode.Skip);
-            string file = c.Resolve(caps["llava"]);
-            var singles = File.Exists(file) ? new LlavaCaptionReader().Read(file, c.Resolve(caps.GetValueOrDefault("images") ?? "."), report) : null;
-            if (singles is null) problems.Add($"captions.llava: file not found: {file}");
-            else
-            {
-                problems.AddRange(report.Skipped.Select(p => $"captions: {p}"));
-                if (decode) problems.AddRange(ImageCheck.Problems(singles.Select(s => ($"id {s.Id}", ImageInput.FromPath(s.Image)))).Select(p => $"captions: {p}"));
-                if (singles.Count < 2) problems.Add($"captions: stage I needs at least two captioned images, {file} gives {singles.Count}");
-                var settings = trainer.StageOneSettings();
-                Console.WriteLine($"stage I (Coupled Sample Training): {N(singles.Count)} captioned images -> {N(singles.Count / 2)} coupled samples; " +
-                    Plan(settings, singles.Count / 2));
-            }
-        }
+        int singles = c.Captions is { } caps ? CheckCaptions(c, caps, decode, problems) : 0;
+        if (plan?.StageOne is { } one)
+            Console.WriteLine($"stage I (Coupled Sample Training): {N(singles)} captioned images -> {N(singles / 2)} coupled samples; {StagePlan(one, singles / 2)}");
+        else if (c.Captions is not null) Console.WriteLine($"captions: {N(singles)} captioned images");
 
         // Stage II and validation: every dataset, as the trainer will read it.
         int examples = 0;
@@ -169,52 +134,93 @@ public static class TrainCommand
                     problems.Add($"{role}[{i}] {s.Format} {root}: {e.Message}");
                 }
             }
-        // Conversations about single images mixed into stage II.
-        int conversations = 0;
-        if (c.Conversations is { } convs)
-        {
-            var report = new DataReport(BadInputMode.Skip);
-            string file = c.Resolve(convs["llava"]);
-            var reader = new LlavaConversationReader();
-            var read = File.Exists(file) ? reader.Read(file, c.Resolve(convs.GetValueOrDefault("images") ?? "."), report) : null;
-            if (read is null) problems.Add($"conversations.llava: file not found: {file}");
-            else
-            {
-                problems.AddRange(report.Skipped.Select(p => $"conversations: {p}"));
-                if (decode) problems.AddRange(ImageCheck.Problems(read.Select(r => ($"id {r.Id}", ImageInput.FromPath(r.Image)))).Select(p => $"conversations: {p}"));
-                conversations = read.Count;
-                Console.WriteLine($"conversations: {N(read.Count)} about single images, {N(read.Sum(r => r.Turns.Count))} turns; {N(reader.TextOnly)} text-only record(s) left out" +
-                    (report.Skipped.Count > 0 ? $"; {N(report.Skipped.Count)} problem(s), listed below" : ""));
-            }
-        }
+        int conversations = c.Conversations is { } convs ? CheckConversations(c, convs, decode, problems) : 0;
         if (c.Train.Count == 0) problems.Add("\"train\" lists no dataset");
         else if (examples == 0) problems.Add("stage II has no training examples: every train dataset is empty or unreadable");
-        else Console.WriteLine($"stage II (instruction tuning): {N(examples)} {(o.PackReferences ? "pairs (references packed)" : "examples (one per reference caption)")}" +
-            (conversations > 0 ? $" and {N(conversations)} conversations" : "") + "; " + Plan(trainer.StageTwoSettings(), examples + conversations));
-        if (o.Lora() is { } lora)
-            Console.WriteLine($"stage II LoRA: rank {lora.Rank}, alpha {lora.Alpha.ToString("G4", CultureInfo.InvariantCulture)}, dropout {lora.Dropout.ToString("G3", CultureInfo.InvariantCulture)} " +
-                $"on {string.Join(", ", lora.Targets)}: {N(lora.ParameterCount(OneDiffConfig.Preset(o.Preset).Llm))} adapter parameters train, the LLM's own stay frozen; merged into the LLM when training ends");
-
-        Console.WriteLine(o.MasterWeights
-            ? "optimizer: AdamW; weights kept in bf16 (on CUDA) are updated through fp32 copies (MasterWeights: 8 more bytes per trained parameter)"
-            : "optimizer: AdamW on the weights as stored (MasterWeights: false; in bf16, updates under its resolution are lost)");
-        // What the weights and training state take on a GPU (bf16), counted on a model of shapes only.
-        var config = OneDiffConfig.Preset(o.Preset);
-        string Memory(TrainingStage stage, OneDiff.Modeling.Models.Llama.LoraConfig? lora)
-        {
-            var m = TrainingMemory.Of(config, stage, lora, TorchSharp.torch.ScalarType.BFloat16, o.MasterWeights);
-            static string G(long bytes) => bytes >= 1L << 30
-                ? (bytes / (double)(1L << 30)).ToString("F1", CultureInfo.InvariantCulture) + " GiB"
-                : (bytes / (double)(1L << 20)).ToString("F1", CultureInfo.InvariantCulture) + " MiB";
-            return $"{G(m.TotalBytes)} (weights {G(m.WeightBytes)}, gradients {G(m.GradientBytes)}, optimizer {G(m.OptimizerBytes)})";
-        }
-        Console.WriteLine("GPU memory in bf16 before activations: " + (stageOne ? $"stage I {Memory(TrainingStage.CoupledSampleTraining, null)}; " : "") +
-            $"stage II {Memory(TrainingStage.InstructionTuning, o.Lora())}; activations come on top (measured 7B steps: docs/benchmarks.md)");
+        else if (plan is not null)
+            Console.WriteLine($"stage II (instruction tuning): {N(examples)} {(plan.Examples.PackReferences ? "pairs (references packed)" : "examples (one per reference caption)")}" +
+                (conversations > 0 ? $" and {N(conversations)} conversations" : "") + "; " + StagePlan(plan.StageTwo, examples + conversations));
+        if (plan is not null) PrintTraining(plan);
         Console.WriteLine($"output: {c.Resolve(c.Output)}");
         if (c.SkipBad && problems.Count > 0) Console.WriteLine("skipBad is set: training would skip the records below and go on");
         Console.WriteLine(problems.Count == 0 ? "no problems found" : $"{N(problems.Count)} problem(s):");
         PrintProblems(problems, listAll ? int.MaxValue : ProblemsShown);
-        return problems.Count == 0 ? 0 : 1;
+        return problems.Count == 0 ? ExitCodes.Success : ExitCodes.Failed;
+    }
+
+    /// <summary>The model folders (their checkpoints' headers, the tokenizer) and the model the plan builds.</summary>
+    static void CheckModel(TrainingPlan plan, List<string> problems)
+    {
+        problems.AddRange(plan.FolderProblems.Select(p => $"options.{p}"));
+        foreach (var (name, folder) in new[] { ("ClipFolder", plan.Folders.Clip), ("BertFolder", plan.Folders.Bert), ("LlmFolder", plan.Folders.Llm) })
+        {
+            if (folder is null) continue;
+            try
+            {
+                using var checkpoint = SafetensorsCheckpoint.Open(folder);
+                Console.WriteLine($"{name} {folder}: {N(checkpoint.Names.Count)} tensors in {checkpoint.Files.Count} file(s)");
+            }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException or JsonException) { problems.Add($"options.{name}: {e.Message}"); }
+        }
+        if (plan.Folders.Llm is { } llm)
+        {
+            try { Console.WriteLine($"tokenizer: {N(TextTokenizer.FromFolder(llm).VocabSize)} pieces"); }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException or JsonException or InvalidOperationException) { problems.Add($"options.LlmFolder: {e.Message}"); }
+        }
+        var m = plan.Model;
+        string From(string? folder) => folder is null ? $"preset {plan.Preset}" : folder;
+        Console.WriteLine($"model {m.Name}: CLIP {m.Vision.NumHiddenLayers} layers of {m.Vision.HiddenSize} at {m.Vision.ImageSize} px ({From(plan.Folders.Clip)}); " +
+            $"delta module {m.Delta.NumHiddenLayers} layers of {m.Delta.HiddenSize}, {m.NumDeltaTokens} delta tokens reading CLIP layers {string.Join(", ", m.DeltaFeatureLayers)}, " +
+            $"readout {m.Readout} ({From(plan.Folders.Bert)}); patches of layer {m.PatchFeatureLayer}, fusion {m.Fusion}, {m.VisualTokens} visual tokens; " +
+            $"LLM {m.Llm.ModelType} {m.Llm.NumHiddenLayers} layers of {m.Llm.HiddenSize} ({From(plan.Folders.Llm)}); templates {m.StageOneTemplate} / {m.StageTwoTemplate}; " +
+            $"{N(plan.Memory(TrainingStage.InstructionTuning, TorchSharp.torch.ScalarType.BFloat16).Parameters)} parameters");
+    }
+
+    /// <summary>LoRA, the optimizer, and what each stage's weights and training state take on a GPU.</summary>
+    static void PrintTraining(TrainingPlan plan)
+    {
+        if (plan.Lora is { } lora)
+            Console.WriteLine($"stage II LoRA: rank {lora.Rank}, alpha {lora.Alpha.ToString("G4", CultureInfo.InvariantCulture)}, dropout {lora.Dropout.ToString("G3", CultureInfo.InvariantCulture)} " +
+                $"on {string.Join(", ", lora.Targets)}: {N(lora.ParameterCount(plan.Model.Llm))} adapter parameters train, the LLM's own stay frozen; merged into the LLM when training ends");
+        Console.WriteLine(plan.StageTwo.MasterWeights
+            ? "optimizer: AdamW; weights kept in bf16 (on CUDA) are updated through fp32 copies (MasterWeights: 8 more bytes per trained parameter)"
+            : "optimizer: AdamW on the weights as stored (MasterWeights: false; in bf16, updates under its resolution are lost)");
+        // Counted on the plan's model built on the meta device, in bf16 as on a GPU.
+        string Memory(TrainingStage stage)
+        {
+            var m = plan.Memory(stage, TorchSharp.torch.ScalarType.BFloat16);
+            return $"{G(m.TotalBytes)} (weights {G(m.WeightBytes)}, gradients {G(m.GradientBytes)}, optimizer {G(m.OptimizerBytes)})";
+        }
+        Console.WriteLine("GPU memory in bf16 before activations: " + (plan.StageOne is not null ? $"stage I {Memory(TrainingStage.CoupledSampleTraining)}; " : "") +
+            $"stage II {Memory(TrainingStage.InstructionTuning)}; activations come on top (measured 7B steps: docs/benchmarks.md)");
+    }
+
+    /// <summary>The captions of stage I, read and (with <paramref name="decode"/>) their images decoded; returns how many there are.</summary>
+    static int CheckCaptions(TrainConfig c, Dictionary<string, string> caps, bool decode, List<string> problems)
+    {
+        var report = new DataReport(BadInputMode.Skip);
+        string file = c.Resolve(caps["llava"]);
+        if (!File.Exists(file)) { problems.Add($"captions.llava: file not found: {file}"); return 0; }
+        var singles = new LlavaCaptionReader().Read(file, c.Resolve(caps.GetValueOrDefault("images") ?? "."), report);
+        problems.AddRange(report.Skipped.Select(p => $"captions: {p}"));
+        if (decode) problems.AddRange(ImageCheck.Problems(singles.Select(s => ($"id {s.Id}", ImageInput.FromPath(s.Image)))).Select(p => $"captions: {p}"));
+        if (singles.Count < 2) problems.Add($"captions: stage I needs at least two captioned images, {file} gives {singles.Count}");
+        return singles.Count;
+    }
+
+    /// <summary>The conversations mixed into stage II; returns how many there are.</summary>
+    static int CheckConversations(TrainConfig c, Dictionary<string, string> convs, bool decode, List<string> problems)
+    {
+        var report = new DataReport(BadInputMode.Skip);
+        string file = c.Resolve(convs["llava"]);
+        if (!File.Exists(file)) { problems.Add($"conversations.llava: file not found: {file}"); return 0; }
+        var reader = new LlavaConversationReader();
+        var read = reader.Read(file, c.Resolve(convs.GetValueOrDefault("images") ?? "."), report);
+        problems.AddRange(report.Skipped.Select(p => $"conversations: {p}"));
+        if (decode) problems.AddRange(ImageCheck.Problems(read.Select(r => ($"id {r.Id}", ImageInput.FromPath(r.Image)))).Select(p => $"conversations: {p}"));
+        Console.WriteLine($"conversations: {N(read.Count)} about single images, {N(read.Sum(r => r.Turns.Count))} turns; {N(reader.TextOnly)} text-only record(s) left out" +
+            (report.Skipped.Count > 0 ? $"; {N(report.Skipped.Count)} problem(s), listed below" : ""));
+        return read.Count;
     }
 
     /// <summary>The problems grouped by where they come from (the text before the first ": ", such as
@@ -230,7 +236,7 @@ public static class TrainCommand
         }
     }
 
-    static string Plan(StageSettings s, int examples)
+    static string StagePlan(StageSettings s, int examples)
     {
         var (perEpoch, total) = s.Steps(Math.Max(1, examples));
         string lrs = string.Join(", ", s.LearningRates.Select(kv => $"{kv.Key} {kv.Value.ToString("0.###E+0", CultureInfo.InvariantCulture)}"));

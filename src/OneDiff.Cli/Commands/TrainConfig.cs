@@ -45,7 +45,7 @@ public sealed record TrainConfig
     public static IReadOnlyList<PropertyInfo> SettableOptions { get; } = typeof(DiffCaptionTrainer.Options).GetProperties()
         .Where(p => p.CanWrite && IsPlain(Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType)).ToList();
 
-    static bool IsPlain(Type t) => t == typeof(string) || t == typeof(int) || t == typeof(double) || t == typeof(bool) || t.IsEnum;
+    static bool IsPlain(Type t) => t == typeof(string) || t == typeof(int) || t == typeof(double) || t == typeof(bool) || t.IsEnum || t == typeof(int[]);
 
     static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = true, Converters = { new JsonStringEnumConverter() } };
 
@@ -115,8 +115,8 @@ public sealed record TrainConfig
         return d[b.Length];
     }
 
-    /// <summary>The trainer options the config sets (folders resolved against the config's folder),
-    /// checked with <see cref="DiffCaptionTrainer.Options.Validate"/>.</summary>
+    /// <summary>The trainer options the config sets, folders resolved against the config's folder
+    /// (the tables are set by <c>train</c> once loaded).</summary>
     public DiffCaptionTrainer.Options TrainerOptions()
     {
         DiffCaptionTrainer.Options options;
@@ -127,8 +127,17 @@ public sealed record TrainConfig
             var prop = typeof(DiffCaptionTrainer.Options).GetProperty(folder)!;
             if (prop.GetValue(options) is string p) prop.SetValue(options, Resolve(p));
         }
-        try { options.Validate(withConversations: Conversations is not null); }
-        catch (ArgumentException e) { throw new InvalidDataException($"{FilePath}: options: {e.Message}", e); }
         return options;
+    }
+
+    /// <summary>The tables this config gives the trainer.</summary>
+    public TrainingInputs Inputs => new(Captions is not null, Conversations is not null, Validation.Count > 0);
+
+    /// <summary>The training plan of this config (<see cref="TrainingPlan.Resolve"/>): an option out
+    /// of range is an error naming the file and the option.</summary>
+    public TrainingPlan Plan(DiffCaptionTrainer.Options options)
+    {
+        try { return TrainingPlan.Resolve(options, Inputs); }
+        catch (ArgumentException e) { throw new InvalidDataException($"{FilePath}: options: {e.Message}", e); }
     }
 }

@@ -179,14 +179,14 @@ public sealed class ProceduralPairGenerator
 
     /// <summary>Renders the pairs as PNGs under <paramref name="folder"/>/images and writes
     /// train.jsonl and test.jsonl (every <paramref name="testEvery"/>-th pair is held out).</summary>
-    public static (int Train, int Test) Write(string folder, int pairs, int seed, int imageSize = 128, int testEvery = 5)
+    public static (int Train, int Test) Write(string folder, int pairs, int seed, int imageSize = 128, int testEvery = 5, CancellationToken cancel = default)
     {
         var generator = new ProceduralPairGenerator(seed) { ImageSize = imageSize };
         var generated = generator.Generate(pairs).ToList();
         var images = Path.Combine(folder, "images");
         Directory.CreateDirectory(images);
         var records = new DiffCapRecord[generated.Count];
-        Parallel.For(0, generated.Count, i =>
+        Parallel.For(0, generated.Count, new ParallelOptions { CancellationToken = cancel }, i =>
         {
             var p = generated[i];
             string a = Path.Combine(images, $"{p.Id}_a.png"), b = Path.Combine(images, $"{p.Id}_b.png");

@@ -28,6 +28,9 @@ public sealed record ConversationTemplate(
     /// "...&lt;/s&gt;USER: ..." for Vicuna); null where the template has a single turn (plain).</summary>
     public string? NextUserPrefix { get; init; }
 
+    /// <summary>The templates <see cref="ByName"/> knows.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["plain", "vicuna_v1", "chatml"];
+
     public static ConversationTemplate ByName(string name) => name switch
     {
         "plain" => Plain,

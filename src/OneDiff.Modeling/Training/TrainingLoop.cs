@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
-using OneDiff.Modeling.Checkpoints;
 using OneDiff.Modeling.Models.Llama;
 using OneDiff.Modeling.Models.OneDiff;
 using OneDiff.Modeling.Prompting;
@@ -12,11 +9,11 @@ namespace OneDiff.Modeling.Training;
 
 /// <summary>One training example: a pair's images (loaded when its batch comes) and the encoded
 /// prompt with its answer, or with all its answers packed after one shared prefix.</summary>
-public sealed record TrainingExample(TrainingImages Images, TrainingPrompt Prompt)
+public sealed record TrainingExample(TrainingImages Images, TrainingSequence Sequence)
 {
-    public TrainingExample(TrainingImages images, EncodedPrompt prompt) : this(images, new TrainingPrompt(prompt)) { }
+    public TrainingExample(TrainingImages images, EncodedPrompt prompt) : this(images, new TrainingSequence(prompt)) { }
     /// <summary>An example whose preprocessed images ((3, S, S) floats each) are in memory.</summary>
-    public TrainingExample(float[] image1, float[] image2, EncodedPrompt prompt) : this(TrainingImages.InMemory(image1, image2), new TrainingPrompt(prompt)) { }
+    public TrainingExample(float[] image1, float[] image2, EncodedPrompt prompt) : this(TrainingImages.InMemory(image1, image2), new TrainingSequence(prompt)) { }
 }
 
 /// <summary>How one stage trains.</summary>
@@ -74,7 +71,8 @@ public sealed record StepProgress(TrainingStage Stage, long Step, long TotalStep
 /// <summary>
 /// Trains a <see cref="OneDiffModel"/> for one stage: shuffled batches (seeded per epoch), the loss
 /// on answer tokens, gradient accumulation and clipping, AdamW with a warm-up + cosine schedule per
-/// parameter group, checkpoints that resume to the same loss curve, and cancellation between steps.
+/// parameter group, checkpoints (<see cref="CheckpointStore"/>) that resume to the same loss curve,
+/// and cancellation between steps.
 /// </summary>
 public sealed class TrainingLoop
 {
@@ -94,7 +92,7 @@ public sealed class TrainingLoop
     public void Run(IReadOnlyList<TrainingExample> examples, StageSettings s, Action<StepProgress>? progress = null, CancellationToken cancel = default, Func<long, bool>? afterStep = null)
     {
         try { RunWithLora(examples, s, progress, cancel, afterStep); }
-        catch (Exception e) when (OutOfMemoryAdvice(s, e) is not null) { throw new InvalidOperationException(OutOfMemoryAdvice(s, e, StateMemory(s)), e); }
+        catch (Exception e) when (e is not TrainingOutOfMemoryException && Runtime.OutOfMemory.Is(e)) { throw TrainingOutOfMemoryException.For(s, StateMemory(s), e); }
     }
 
     /// <summary>What the stage's weights and training state take (the model is back in its stage
@@ -106,25 +104,7 @@ public sealed class TrainingLoop
             var dtype = _model.language_model.model.embed_tokens.weight!.dtype;
             return TrainingMemory.Of(_model.Config, s.Stage, s.Lora, dtype, s.MasterWeights);
         }
-        catch (Exception) { return null; } // the advice goes out without the figure rather than not at all
-    }
-
-    /// <summary>For an allocation that failed (libtorch's "out of memory"), what the stage was
-    /// running with, what its weights and training state take (<paramref name="memory"/>, where
-    /// known) and the settings that take less; null for any other error.</summary>
-    public static string? OutOfMemoryAdvice(StageSettings s, Exception e, TrainingMemory? memory = null)
-    {
-        if (!e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase) && !e.Message.Contains("can't allocate memory", StringComparison.Ordinal)) return null;
-        var ways = new List<string>();
-        if (!s.GradientCheckpointing) ways.Add("GradientCheckpointing: true (activations of one layer at a time, about 30 % more time)");
-        if (s.BatchSize > 1) ways.Add($"a smaller BatchSize with a larger GradientAccumulation (the same batch of {s.BatchSize * s.GradientAccumulation} per update)");
-        if (s.Stage == TrainingStage.InstructionTuning && s.Lora is null) ways.Add("LoraRank 128 (stage II as LoRA: the LLM's gradients and optimizer state go)");
-        if (s.MasterWeights) ways.Add("MasterWeights: false (no fp32 copies; in bf16 most small updates are then lost)");
-        string first = e.Message.Split('\n', 2)[0].Trim();
-        string state = memory is null ? "" : $"Its weights and training state alone take {memory.TotalBytes / (double)(1L << 30):F1} GiB, activations apart. ";
-        return $"stage {(int)s.Stage} ran out of memory at batch {s.BatchSize}, checkpointing {(s.GradientCheckpointing ? "on" : "off")}, " +
-            $"fp32 copies {(s.MasterWeights ? "on" : "off")}{(s.Lora is null ? "" : $", LoRA rank {s.Lora.Rank}")} ({first}). " + state +
-            (ways.Count == 0 ? "Each setting that saves memory is in use already: a larger device is needed." : "Settings that take less: " + string.Join("; ", ways) + ".");
+        catch (Exception) { return null; } // the error goes out without the figure rather than not at all
     }
 
     void RunWithLora(IReadOnlyList<TrainingExample> examples, StageSettings s, Action<StepProgress>? progress, CancellationToken cancel, Func<long, bool>? afterStep)
@@ -165,15 +145,18 @@ public sealed class TrainingLoop
         var trainable = groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
 
         long step = 0;
-        if (s.Resume && s.CheckpointFolder is { } folder && LatestCheckpoint(folder, s.Stage) is { } latest)
+        var store = s.CheckpointFolder is { } folder ? new CheckpointStore(folder) { Log = Log } : null;
+        if (s.Resume && store?.Latest(s.Stage) is { } latest)
         {
-            step = LoadCheckpoint(latest, optimizer, s.Lora, TrainableNames());
+            (step, var losses) = CheckpointStore.Load(latest, _model, optimizer, s.Lora);
+            Losses.Clear();
+            Losses.AddRange(losses);
             _model.SetStage(s.Stage);
             Log?.Invoke($"resumed stage {(int)s.Stage} from {latest} (step {step})");
         }
 
         var cache = new Dictionary<TrainingImages, OneDiffModel.VisionFeatures>(ReferenceEqualityComparer.Instance);
-        var prefetcher = new ImagePrefetcher(examples, MicroBatches(examples.Count, s, step, totalSteps, stepsPerEpoch), s.BatchSize, s.PrefetchPairs, s.CacheVisionFeatures);
+        var prefetcher = new BatchPrefetcher(examples, MicroBatches(examples.Count, s, step, totalSteps, stepsPerEpoch), s.BatchSize, s.PrefetchPairs, s.CacheVisionFeatures);
         try
         {
             var sw = Stopwatch.StartNew();
@@ -206,7 +189,7 @@ public sealed class TrainingLoop
                         // Each micro-batch its own dropout masks, the same however often it is computed.
                         if (s.Lora is not null) body.SetLoraDropoutKey(((long)s.Seed << 40) ^ (step << 8) ^ micro);
                         var visual = Visual(examples, ids, images, side, s.CacheVisionFeatures, cache);
-                        var loss = _model.Loss(visual, ids.Select(i => examples[i].Prompt).ToList()).div(Modules.Scalars.Of((long)s.GradientAccumulation));
+                        var loss = _model.Loss(visual, ids.Select(i => examples[i].Sequence).ToList()).div(Modules.Scalars.Of((long)s.GradientAccumulation));
                         loss.backward();
                         lossTotal.add_(loss.detach(), Modules.Scalars.One);
                     }
@@ -219,9 +202,9 @@ public sealed class TrainingLoop
                     pending = (lossTotal, step, scale);
                     // Every CheckpointEvery steps, and at the stage's last step: a run stopped later
                     // (in the next stage, in validation, while saving) resumes with this stage done.
-                    bool checkpoint = s.CheckpointFolder is not null && s.CheckpointEvery > 0 && (step % s.CheckpointEvery == 0 || step == totalSteps);
+                    bool checkpoint = store is not null && s.CheckpointEvery > 0 && (step % s.CheckpointEvery == 0 || step == totalSteps);
                     if (checkpoint || afterStep is not null) Flush();
-                    if (checkpoint) SaveCheckpoint(s.CheckpointFolder!, s.Stage, step, optimizer, s.Lora, s.KeepCheckpoints);
+                    if (checkpoint) store!.Save(s.Stage, step, _model, optimizer, s.Lora, Losses, s.KeepCheckpoints);
                     if (afterStep?.Invoke(step) == false) return;
                 }
                 Flush();
@@ -294,120 +277,4 @@ public sealed class TrainingLoop
 
     Tensor Pixels(IEnumerable<float[]> images, int side) =>
         Runtime.HostToDevice.Images(images.ToList(), side, _model.vision_tower.embeddings.patch_embedding.weight!.dtype, _device);
-
-    static string StageName(TrainingStage stage) => stage == TrainingStage.CoupledSampleTraining ? "stage1" : "stage2";
-
-    /// <summary>Writes the checkpoint into "NAME.partial" and renames it to NAME once complete, so
-    /// a write cut off (a killed job, a full disk) never passes for a checkpoint; then deletes the
-    /// stage's checkpoints older than the <paramref name="keep"/> latest.</summary>
-    void SaveCheckpoint(string folder, TrainingStage stage, long step, AdamW optimizer, LoraConfig? lora, int keep)
-    {
-        string dir = Path.Combine(folder, $"{StageName(stage)}-step{step:D8}");
-        string partial = dir + PartialSuffix;
-        foreach (var stale in Directory.Exists(folder) ? Directory.GetDirectories(folder, $"{StageName(stage)}-step*{PartialSuffix}") : [])
-        {
-            Directory.Delete(stale, recursive: true);
-            Log?.Invoke($"deleted {stale}, a checkpoint whose writing was cut off");
-        }
-        Directory.CreateDirectory(partial);
-        var names = TrainableNames();
-        var trainable = _model.named_parameters().Where(p => names.Contains(p.name)).Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)).ToList();
-        SafetensorsWriter.Save(Path.Combine(partial, "trainable.safetensors"), trainable);
-        optimizer.Save(Path.Combine(partial, "optimizer.safetensors"));
-        File.WriteAllText(Path.Combine(partial, "state.json"), JsonSerializer.Serialize(new { stage = StageName(stage), step, losses = Losses, lora = Describe(lora) }));
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); // the same step written again (a rerun): the new one replaces it
-        Directory.Move(partial, dir);
-        if (keep <= 0) return;
-        foreach (var old in CompleteCheckpoints(folder, stage).SkipLast(keep))
-        {
-            Directory.Delete(old, recursive: true);
-            Log?.Invoke($"deleted {old} (KeepCheckpoints {keep})");
-        }
-    }
-
-    const string PartialSuffix = ".partial";
-
-    /// <summary>What a checkpoint holds: every parameter name that trains in this stage.</summary>
-    HashSet<string> TrainableNames() =>
-        _model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToHashSet(StringComparer.Ordinal);
-
-    /// <summary>One checkpoint folder of a run: its stage and step, whether it is complete (a
-    /// resumed run takes only those), its size, and from its state.json the last loss and LoRA settings.</summary>
-    public sealed record CheckpointInfo(string Path, TrainingStage Stage, long Step, bool Complete, long Bytes, double? LastLoss, string? Lora);
-
-    /// <summary>Every checkpoint in <paramref name="folder"/> (a run's CheckpointFolder), by stage then step.</summary>
-    public static List<CheckpointInfo> ListCheckpoints(string folder)
-    {
-        var found = new List<CheckpointInfo>();
-        if (!Directory.Exists(folder)) return found;
-        foreach (var stage in new[] { TrainingStage.CoupledSampleTraining, TrainingStage.InstructionTuning })
-        {
-            var complete = CompleteCheckpoints(folder, stage).ToHashSet(StringComparer.Ordinal);
-            foreach (var dir in Directory.GetDirectories(folder, $"{StageName(stage)}-step*").Order(StringComparer.Ordinal))
-            {
-                string name = System.IO.Path.GetFileName(dir);
-                string digits = name[$"{StageName(stage)}-step".Length..];
-                if (digits.EndsWith(PartialSuffix, StringComparison.Ordinal)) digits = digits[..^PartialSuffix.Length];
-                if (!long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long step)) continue; // not one of ours
-                long bytes = new DirectoryInfo(dir).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
-                double? lastLoss = null;
-                string? lora = null;
-                bool ok = complete.Contains(dir);
-                if (ok)
-                {
-                    using var state = JsonDocument.Parse(File.ReadAllText(System.IO.Path.Combine(dir, "state.json")));
-                    if (state.RootElement.TryGetProperty("losses", out var losses) && losses.GetArrayLength() > 0) lastLoss = losses[losses.GetArrayLength() - 1].GetDouble();
-                    if (state.RootElement.TryGetProperty("lora", out var l)) lora = l.GetString();
-                }
-                found.Add(new CheckpointInfo(dir, stage, step, ok, bytes, lastLoss, lora));
-            }
-        }
-        return found;
-    }
-
-    /// <summary>The stage's complete checkpoints (renamed from ".partial", state.json written last), oldest first.</summary>
-    static IEnumerable<string> CompleteCheckpoints(string folder, TrainingStage stage) =>
-        (Directory.Exists(folder) ? Directory.GetDirectories(folder, $"{StageName(stage)}-step*") : [])
-            .Where(d => !d.EndsWith(PartialSuffix, StringComparison.Ordinal) && File.Exists(Path.Combine(d, "state.json")))
-            .Order(StringComparer.Ordinal);
-
-    /// <summary>The stage's latest complete checkpoint; an unfinished one (cut off while written)
-    /// is left where it is and named in the log.</summary>
-    string? LatestCheckpoint(string folder, TrainingStage stage)
-    {
-        if (!Directory.Exists(folder)) return null;
-        var complete = CompleteCheckpoints(folder, stage).ToList();
-        foreach (var d in Directory.GetDirectories(folder, $"{StageName(stage)}-step*").Except(complete).Order(StringComparer.Ordinal))
-            Log?.Invoke($"left aside {d}: an unfinished checkpoint (its writing was cut off), not resumed from");
-        return complete.LastOrDefault();
-    }
-
-    /// <summary>LoRA settings as a checkpoint records them ("none" without LoRA).</summary>
-    static string Describe(LoraConfig? lora) => lora is null ? "none"
-        : FormattableString.Invariant($"rank {lora.Rank}, alpha {lora.Alpha}, dropout {lora.Dropout}, targets {string.Join(",", lora.Targets)}");
-
-    /// <summary>Restores a checkpoint of a run that trained the same parameters the same way;
-    /// another run's (other LoRA settings, another stage setup) is an error naming the difference,
-    /// not a silent partial load.</summary>
-    long LoadCheckpoint(string dir, AdamW optimizer, LoraConfig? lora, HashSet<string> trainable)
-    {
-        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "state.json")));
-        string savedLora = state.RootElement.TryGetProperty("lora", out var l) ? l.GetString() ?? "none" : "none";
-        if (savedLora != Describe(lora))
-            throw new InvalidOperationException($"{dir} was written with LoRA {savedLora}, and this run has LoRA {Describe(lora)}: " +
-                "resume with the same settings, or give this run another CheckpointFolder");
-        using (var ck = SafetensorsCheckpoint.Open(Path.Combine(dir, "trainable.safetensors")))
-        {
-            var missing = trainable.Where(n => !ck.Contains(n)).Order(StringComparer.Ordinal).ToList();
-            var extra = ck.Names.Where(n => !trainable.Contains(n)).Order(StringComparer.Ordinal).ToList();
-            if (missing.Count + extra.Count > 0)
-                throw new InvalidOperationException($"{dir} holds other trainable parameters than this run trains ({missing.Count} missing, such as " +
-                    $"'{missing.FirstOrDefault() ?? "-"}'; {extra.Count} not trained here, such as '{extra.FirstOrDefault() ?? "-"}'): give this run another CheckpointFolder");
-            ck.LoadInto(_model, strict: false, n => ck.Contains(n) ? n : null);
-        }
-        optimizer.Load(Path.Combine(dir, "optimizer.safetensors"));
-        Losses.Clear();
-        Losses.AddRange(state.RootElement.GetProperty("losses").EnumerateArray().Select(x => x.GetDouble()));
-        return state.RootElement.GetProperty("step").GetInt64();
-    }
 }

@@ -19,7 +19,7 @@ public sealed record TrainingMemory(long Parameters, long TrainedParameters, lon
     /// with weights of <paramref name="dtype"/>.</summary>
     public static TrainingMemory Of(OneDiffModel model, ScalarType dtype, bool masterWeights)
     {
-        long all = model.parameters().Distinct().Sum(p => p.numel());
+        long all = model.ParameterCount();
         long trained = model.TrainableParameters().Sum(t => t.Parameter.numel());
         int size = dtype switch
         {

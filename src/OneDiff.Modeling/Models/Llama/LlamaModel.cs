@@ -39,7 +39,7 @@ public sealed class LlamaModel : nn.Module
     /// device and dtype (<see cref="LoraAdapter"/>); the model's own parameters are left as they are.</summary>
     public void AttachLora(LoraConfig config)
     {
-        config.Validate();
+        config.Check();
         if (Lora is not null) throw new InvalidOperationException("LoRA adapters are already attached; merge them first");
         foreach (var layer in layers) { layer.self_attn.Lora.Attach(config); layer.mlp.Lora.Attach(config); }
         Lora = config;

@@ -21,7 +21,7 @@ public sealed record LoraConfig
     public double Scaling => Alpha / Rank;
 
     /// <summary>Throws an <see cref="ArgumentException"/> naming what is out of range.</summary>
-    public void Validate()
+    public void Check()
     {
         if (Rank < 1) throw new ArgumentException($"LoRA rank must be at least 1, not {Rank}");
         if (!(Alpha > 0 && double.IsFinite(Alpha))) throw new ArgumentException($"LoRA alpha must be a positive number, not {Alpha}");

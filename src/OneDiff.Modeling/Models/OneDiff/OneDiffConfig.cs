@@ -99,16 +99,32 @@ public sealed record OneDiffConfig
     public static OneDiffConfig FromJson(string json) =>
         JsonSerializer.Deserialize<OneDiffConfig>(json, Json) ?? throw new InvalidDataException("empty OneDiff config");
 
-    /// <summary>Checks that the sizes fit together; throws naming the problem.</summary>
-    public void Validate()
+    /// <summary>The choices the paper leaves open, by name: what a trainer may set on a preset
+    /// (they are also the options' and the config file's names).</summary>
+    public static IReadOnlyList<string> OpenChoices { get; } =
+        [nameof(Fusion), nameof(Readout), nameof(NumDeltaTokens), nameof(DeltaFeatureLayers), nameof(PatchFeatureLayer), nameof(StageOneTemplate), nameof(StageTwoTemplate)];
+
+    /// <summary>Checks that the sizes and choices fit together; throws naming the config and the
+    /// field at fault (the fields are named as the trainer's options).</summary>
+    public void CheckSizes()
     {
         if (Delta.EncoderHiddenSize != Vision.HiddenSize)
             throw new InvalidDataException($"{Name}: the delta module reads {Delta.EncoderHiddenSize}-wide states but CLIP is {Vision.HiddenSize} wide");
+        if (NumDeltaTokens < 1) throw new InvalidDataException($"{Name}: {nameof(NumDeltaTokens)} must be at least 1, not {NumDeltaTokens}");
+        if (DeltaFeatureLayers.Length == 0) throw new InvalidDataException($"{Name}: {nameof(DeltaFeatureLayers)} must name at least one CLIP layer");
         foreach (int l in DeltaFeatureLayers)
-            if (l < 0 || l > Vision.NumHiddenLayers) throw new InvalidDataException($"{Name}: delta feature layer {l} is outside CLIP's 0..{Vision.NumHiddenLayers}");
-        if (PatchLayerIndex < 1 || PatchLayerIndex > Vision.NumHiddenLayers) throw new InvalidDataException($"{Name}: patch feature layer {PatchFeatureLayer} is outside CLIP");
+            if (l < 0 || l > Vision.NumHiddenLayers)
+                throw new InvalidDataException($"{Name}: {nameof(DeltaFeatureLayers)}: layer {l} is outside CLIP's hidden states 0..{Vision.NumHiddenLayers}");
+        if (DeltaFeatureLayers.Distinct().Count() != DeltaFeatureLayers.Length)
+            throw new InvalidDataException($"{Name}: {nameof(DeltaFeatureLayers)} names a layer twice ({string.Join(", ", DeltaFeatureLayers)})");
+        if (PatchLayerIndex < 1 || PatchLayerIndex > Vision.NumHiddenLayers)
+            throw new InvalidDataException($"{Name}: {nameof(PatchFeatureLayer)} {PatchFeatureLayer} is outside CLIP's layers (1..{Vision.NumHiddenLayers}, or -1..-{Vision.NumHiddenLayers} from the last)");
         int cross = Enumerable.Range(0, Delta.NumHiddenLayers).Count(Delta.HasCrossAttention);
         if (Readout == DeltaReadout.LevelPerBlock && cross != DeltaFeatureLayers.Length)
-            throw new InvalidDataException($"{Name}: level-per-block readout needs one cross-attention block per level ({cross} blocks, {DeltaFeatureLayers.Length} levels)");
+            throw new InvalidDataException($"{Name}: {nameof(Readout)} {nameof(DeltaReadout.LevelPerBlock)} needs one cross-attention block per level of " +
+                $"{nameof(DeltaFeatureLayers)} ({cross} block(s), {DeltaFeatureLayers.Length} level(s))");
+        foreach (var (field, template) in new[] { (nameof(StageOneTemplate), StageOneTemplate), (nameof(StageTwoTemplate), StageTwoTemplate) })
+            if (!Prompting.ConversationTemplate.Names.Contains(template))
+                throw new InvalidDataException($"{Name}: {field}: unknown conversation template '{template}' ({string.Join(", ", Prompting.ConversationTemplate.Names)})");
     }
 }

@@ -36,7 +36,7 @@ public sealed class OneDiffModel : nn.Module
 
     public OneDiffModel(OneDiffConfig config) : base(nameof(OneDiffModel))
     {
-        config.Validate();
+        config.CheckSizes();
         Config = config;
         vision_tower = new ClipVisionTransformer(config.Vision);
         delta_module = new VisualDeltaModule(config);
@@ -69,6 +69,9 @@ public sealed class OneDiffModel : nn.Module
         foreach (var p in mm_projector.parameters()) p.requires_grad = true;
         foreach (var p in delta_projector.parameters()) p.requires_grad = true;
     }
+
+    /// <summary>How many parameters the model has, a tied weight counted once.</summary>
+    public long ParameterCount() => parameters().DistinctBy(p => p.Handle).Sum(p => p.numel());
 
     /// <summary>Parameters that train in the current stage, by group (delta_module, projectors,
     /// language_model, lora: the LLM's adapters where attached).</summary>
@@ -194,11 +197,11 @@ public sealed class OneDiffModel : nn.Module
 
     /// <summary>The loss from already encoded visual tokens, one answer per pair.</summary>
     public Tensor Loss(Tensor visual, IReadOnlyList<EncodedPrompt> prompts) =>
-        Loss(visual, prompts.Select(p => new TrainingPrompt(p)).ToList());
+        Loss(visual, prompts.Select(p => new TrainingSequence(p)).ToList());
 
     /// <summary>The loss from already encoded visual tokens; a pair's answers share its prefix
-    /// (<see cref="TrainingPrompt"/>) and every answer token counts once.</summary>
-    public Tensor Loss(Tensor visual, IReadOnlyList<TrainingPrompt> prompts)
+    /// (<see cref="TrainingSequence"/>) and every answer token counts once.</summary>
+    public Tensor Loss(Tensor visual, IReadOnlyList<TrainingSequence> prompts)
     {
         using var scope = torch.NewDisposeScope();
         var inputs = BuildTrainingInputs(visual, prompts);
@@ -217,7 +220,7 @@ public sealed class OneDiffModel : nn.Module
     /// every token that counts: padding sits at the end, after all of them);
     /// PredictingRows: the flattened (B*T) index of the hidden state that predicts each answer token;
     /// Targets: those tokens.</returns>
-    public (Tensor Embeds, Tensor? Mask, Tensor? Positions, Tensor PredictingRows, Tensor Targets) BuildTrainingInputs(Tensor visual, IReadOnlyList<TrainingPrompt> prompts)
+    public (Tensor Embeds, Tensor? Mask, Tensor? Positions, Tensor PredictingRows, Tensor Targets) BuildTrainingInputs(Tensor visual, IReadOnlyList<TrainingSequence> prompts)
     {
         using var scope = torch.NewDisposeScope();
         var device = visual.device;

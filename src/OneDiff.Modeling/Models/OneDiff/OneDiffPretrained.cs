@@ -19,7 +19,8 @@ public sealed record PretrainedFolders(string? Clip = null, string? Bert = null,
 /// time, so no second full copy is ever held).</summary>
 public static class OneDiffPretrained
 {
-    /// <summary>The config a preset becomes once the folders' own config.json files are read.</summary>
+    /// <summary>The config a preset becomes once the folders' own config.json files are read (what
+    /// the folders hold replaces the preset's sizes; the choices the paper leaves open stay).</summary>
     public static OneDiffConfig Resolve(OneDiffConfig preset, PretrainedFolders? folders)
     {
         var c = preset;
@@ -32,15 +33,17 @@ public static class OneDiffPretrained
         if (folders?.Bert is { } bert)
             c = c with { Delta = QFormerConfig.FromBert(HfConfig.Load(bert), c.Delta.NumHiddenLayers, c.Vision.HiddenSize, c.Delta.CrossAttentionFrequency) };
         else c = c with { Delta = c.Delta with { EncoderHiddenSize = c.Vision.HiddenSize } };
-        c.Validate();
         return c;
     }
 
-    /// <summary>Builds the model on <paramref name="device"/> in <paramref name="dtype"/> and loads what the folders hold.</summary>
+    /// <summary>Builds the model of <paramref name="config"/> on <paramref name="device"/> in
+    /// <paramref name="dtype"/> and loads what the folders hold. The config is taken as it is:
+    /// resolved against the same folders (<see cref="Resolve"/>), as a training plan or a saved
+    /// model has it; a folder whose shapes differ fails the strict load, naming the tensor.</summary>
     public static OneDiffModel Build(OneDiffConfig config, PretrainedFolders? folders, Device device, ScalarType dtype)
     {
         Runtime.TorchNativeLoader.EnsureLoaded();
-        config = Resolve(config, folders);
+        config.CheckSizes();
         var model = Runtime.BuildOn.Device(device, dtype, () => new OneDiffModel(config));
 
         if (folders?.Clip is { } clip)

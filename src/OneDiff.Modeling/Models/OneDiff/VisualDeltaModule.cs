@@ -16,6 +16,8 @@ namespace OneDiff.Modeling.Models.OneDiff;
 public sealed class VisualDeltaModule : nn.Module
 {
     readonly DeltaReadout _readout;
+    /// <summary>What each cross-attention block reads (the config's choice, fixed when built).</summary>
+    public DeltaReadout Readout => _readout;
     public readonly Parameter delta_tokens, image_embedding, level_embedding;
     public readonly QFormerModel qformer;
 

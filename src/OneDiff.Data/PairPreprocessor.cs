@@ -11,7 +11,7 @@ public sealed record PreparedPair(DiffCapRecord Record, float[] Image1, float[] 
 /// step never waits on JPEG decoding. Order is preserved. Bad images follow the report's mode:
 /// an error naming the record and file, or a skip that is counted.
 /// </summary>
-public static class PairPrefetcher
+public static class PairPreprocessor
 {
     public static async IAsyncEnumerable<PreparedPair> Prepare(IEnumerable<DiffCapRecord> records, ClipImageProcessor processor,
         DataReport report, int ahead = 64, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancel = default)

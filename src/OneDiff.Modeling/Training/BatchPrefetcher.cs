@@ -5,7 +5,7 @@ namespace OneDiff.Modeling.Training;
 /// current one, a bounded number of pairs ahead, so that host memory holds a window of the data
 /// rather than all of it and a step never waits on decoding that could have run before it.
 /// </summary>
-sealed class ImagePrefetcher
+sealed class BatchPrefetcher
 {
     readonly IReadOnlyList<TrainingExample> _examples;
     readonly IEnumerator<int[]> _batches;
@@ -17,7 +17,7 @@ sealed class ImagePrefetcher
     /// <param name="batches">The micro-batches in training order (example indices; may be empty).</param>
     /// <param name="pairsAhead">About how many pairs to have loaded or loading beyond the current batch.</param>
     /// <param name="loadOnce">Load each pair's images only for its first batch (features are cached).</param>
-    public ImagePrefetcher(IReadOnlyList<TrainingExample> examples, IEnumerable<int[]> batches, int batchSize, int pairsAhead, bool loadOnce)
+    public BatchPrefetcher(IReadOnlyList<TrainingExample> examples, IEnumerable<int[]> batches, int batchSize, int pairsAhead, bool loadOnce)
     {
         _examples = examples;
         _batches = batches.GetEnumerator();

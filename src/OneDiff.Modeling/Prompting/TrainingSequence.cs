@@ -6,9 +6,9 @@ namespace OneDiff.Modeling.Prompting;
 /// that prefix and its own earlier tokens only, at the positions it would have alone, so the loss is
 /// that of training the answers one by one while the prefix is computed once.
 /// </summary>
-public sealed record TrainingPrompt(int[] BeforeImage, int[] AfterImage, IReadOnlyList<int[]> Answers)
+public sealed record TrainingSequence(int[] BeforeImage, int[] AfterImage, IReadOnlyList<int[]> Answers)
 {
-    public TrainingPrompt(EncodedPrompt prompt) : this(prompt.BeforeImage, prompt.AfterImage, [prompt.Answer])
+    public TrainingSequence(EncodedPrompt prompt) : this(prompt.BeforeImage, prompt.AfterImage, [prompt.Answer])
     {
         if (prompt.AnswerTargets is { } targets) Targets = [targets];
     }
@@ -35,7 +35,7 @@ public sealed record TrainingPrompt(int[] BeforeImage, int[] AfterImage, IReadOn
     public int AnswerTokens => Answers.Sum(a => a.Length);
 
     /// <summary>One prompt with every answer of the given encodings, which must share their prompt.</summary>
-    public static TrainingPrompt Pack(IReadOnlyList<EncodedPrompt> prompts)
+    public static TrainingSequence Pack(IReadOnlyList<EncodedPrompt> prompts)
     {
         if (prompts.Count == 0) throw new ArgumentException("nothing to pack", nameof(prompts));
         var first = prompts[0];
@@ -45,6 +45,6 @@ public sealed record TrainingPrompt(int[] BeforeImage, int[] AfterImage, IReadOn
                 throw new ArgumentException("packed answers must share one prompt", nameof(prompts));
             if (p.AnswerTargets is not null) throw new ArgumentException("conversations are not packed", nameof(prompts));
         }
-        return new TrainingPrompt(first.BeforeImage, first.AfterImage, prompts.Select(p => p.Answer).ToList());
+        return new TrainingSequence(first.BeforeImage, first.AfterImage, prompts.Select(p => p.Answer).ToList());
     }
 }
