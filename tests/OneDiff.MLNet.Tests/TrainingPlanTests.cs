@@ -1,0 +1,89 @@
+using System.Text.Json;
+using Microsoft.ML;
+using OneDiff.Data.Formats;
+using OneDiff.Data.Synthetic;
+using OneDiff.Modeling.Models.Llama;
+using OneDiff.Modeling.Models.OneDiff;
+using OneDiff.Modeling.Training;
+using OneDiff.Tests.Common;
+using Xunit;
+
+namespace OneDiff.MLNet.Tests;
+
+/// <summary>The trainer's options resolved once, and what Fit does with the plan before it builds anything.</summary>
+public class TrainingPlanTests
+{
+    [Fact]
+    public void ThePlanHoldsTheModelBothStagesLoraCaptioningAndColumnsFromTheOptions()
+    {
+        var o = new DiffCaptionTrainer.Options
+        {
+            Preset = "Tiny", Fusion = PairFusion.Sequence, NumDeltaTokens = 4, BatchSize = 3, StageOneBatchSize = 6, GradientAccumulation = 2,
+            LoraRank = 8, StageTwoLearningRate = 1e-3, MaxNewTokens = 7, NumBeams = 2, Image1ColumnName = "Before", PredictedCaptionColumnName = "Said",
+        };
+        var plan = TrainingPlan.Resolve(o, new TrainingInputs(Captions: true, Conversations: false, Validation: false));
+        Assert.Equal((PairFusion.Sequence, 4, 8), (plan.Model.Fusion, plan.Model.NumDeltaTokens, plan.Lora!.Rank));
+        Assert.Equal((6, 2), (plan.StageOne!.BatchSize, plan.StageOne.GradientAccumulation));
+        Assert.Equal(new Dictionary<string, double> { ["projectors"] = 1e-3, ["delta_module"] = 1e-3, ["lora"] = 2e-4 }, plan.StageTwo.LearningRates);
+        Assert.Equal(("Before", "Said", 7, 2, 16), (plan.Captioning.Columns.Image1ColumnName, plan.Captioning.PredictedCaptionColumnName,
+            plan.Captioning.MaxNewTokens, plan.Captioning.NumBeams, plan.Captioning.BatchSize));
+        Assert.Null(plan.Captioning.Columns.ReferencesColumnName);
+        Assert.Equal("References", plan.Columns.Pairs.ReferencesColumnName);
+        // No captions given: stage I does not run, unless asked for, which is then an error.
+        Assert.Null(TrainingPlan.Resolve(o).StageOne);
+        o.RunStageOne = true;
+        Assert.Contains("RunStageOne is true, but stage I", Assert.Throws<ArgumentException>(() => TrainingPlan.Resolve(o)).Message);
+    }
+
+    [Fact]
+    public void FitRefusesAPlanWhoseFolderCannotBeReadBeforeBuildingAnything()
+    {
+        var ml = new MLContext(seed: 1);
+        string dir = TestPaths.NewTempDir("plan-folders");
+        ProceduralPairGenerator.Write(dir, 4, seed: 2, imageSize: 32, testEvery: 0);
+        var data = ml.DiffCaptioning().LoadImagePairs(DiffCapJsonl.Read(Path.Combine(dir, "train.jsonl")));
+        string llm = Path.Combine(dir, "no-such-llm");
+        var trainer = ml.DiffCaptioning().Trainers.OneDiff(new DiffCaptionTrainer.Options { Preset = "Tiny", LlmFolder = llm, Device = "cpu", StageTwoSteps = 1 });
+        var e = Assert.Throws<DirectoryNotFoundException>(() => trainer.Fit(data));
+        Assert.Equal($"LlmFolder: folder not found: {llm}", e.Message);
+
+        // A 7B preset without its LLM folder has no tokenizer: refused the same way, nothing of 7B built.
+        var vicuna = ml.DiffCaptioning().Trainers.OneDiff(new DiffCaptionTrainer.Options { Preset = "Vicuna7B", Device = "cpu" });
+        Assert.Contains("LlmFolder: preset Vicuna7B takes its weights and tokenizer from an LLM folder, and none is given",
+            Assert.Throws<DirectoryNotFoundException>(() => vicuna.Fit(data)).Message);
+    }
+
+    [Fact]
+    public void AStageThatRunsOutOfMemoryIsToldWhatTakesLessInTheTrainersOptionNames()
+    {
+        var oom = new System.Runtime.InteropServices.ExternalException("CUDA out of memory. Tried to allocate 2.00 GiB.\nframe #0: c10::Error::Error");
+        var full = new StageSettings
+        {
+            Stage = TrainingStage.InstructionTuning, BatchSize = 8, GradientAccumulation = 8, MasterWeights = true,
+            LearningRates = new Dictionary<string, double>(),
+        };
+        string advice = OutOfMemoryAdvice.For(TrainingOutOfMemoryException.For(full, null, oom));
+        Assert.StartsWith("stage 2 ran out of memory at batch 8, checkpointing off, fp32 copies on (CUDA out of memory. Tried to allocate 2.00 GiB.). Settings that take less: ", advice);
+        Assert.Contains("GradientCheckpointing: true", advice);
+        Assert.Contains("a smaller BatchSize with a larger GradientAccumulation (the same batch of 64 per update)", advice);
+        Assert.Contains("LoraRank 128", advice);
+        Assert.Contains("MasterWeights: false", advice);
+        var lean = full with { BatchSize = 1, GradientCheckpointing = true, MasterWeights = false, Lora = new LoraConfig { Rank = 8 } };
+        Assert.EndsWith("a larger device is needed.", OutOfMemoryAdvice.For(TrainingOutOfMemoryException.For(lean, null, oom)));
+    }
+
+    [Fact]
+    public void SettingsSavedBeforeColumnsWereOneRecordStillLoad()
+    {
+        // The shape models were saved with: the column names flat, and a computed Columns beside them.
+        string old = """
+            {"Image1ColumnName":"A","Image2ColumnName":"B","PromptColumnName":"Prompt","TaskColumnName":null,"PredictedCaptionColumnName":"Out",
+             "Template":"plain","DefaultPrompt":"Describe the difference between the two images.","MaxNewTokens":9,"NumBeams":1,"BatchSize":16,
+             "PadToSquare":false,"Device":"auto","Precision":"auto",
+             "Columns":{"Image1ColumnName":"A","Image2ColumnName":"B","ReferencesColumnName":null,"PromptColumnName":"Prompt","TaskColumnName":null,"GroupColumnName":null,"IdColumnName":null}}
+            """;
+        var settings = JsonSerializer.Deserialize<CaptioningSettings>(old)!;
+        Assert.Equal(new ImagePairColumns().ForCaptioning() with { Image1ColumnName = "A", Image2ColumnName = "B", TaskColumnName = null }, settings.Columns);
+        Assert.Equal(("Out", 9), (settings.PredictedCaptionColumnName, settings.MaxNewTokens));
+    }
+}
