@@ -6,7 +6,9 @@ using OneDiff.Data;
 using OneDiff.Data.Images;
 using OneDiff.Data.Readers;
 using OneDiff.Metrics;
+using OneDiff.Modeling.Distributed;
 using OneDiff.Modeling.Models.Llama;
+using OneDiff.Modeling.Runtime;
 using OneDiff.Modeling.Models.OneDiff;
 using OneDiff.Modeling.Prompting;
 using OneDiff.Modeling.Tokenization;
@@ -159,6 +161,22 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         /// about 0.8 GB in bf16 at rank 128 rather than 14).</summary>
         public bool ExternalBaseWeights { get; set; }
 
+        // Data-parallel training (docs/distributed.md).
+        /// <summary>Train as one rank of a data-parallel job: null (the default) when a launcher
+        /// started this process as one of several (<c>mpirun -np N</c>, <c>srun</c>: read from the
+        /// environment it sets); true also for a job of one process (every collective still runs,
+        /// to measure what they cost); false never. Each rank takes <c>cuda:{local rank}</c> (or the
+        /// CPU), trains on its share of every batch, and only rank 0 logs and writes checkpoints:
+        /// <see cref="BatchSize"/> is per rank, the global batch BatchSize x GradientAccumulation x ranks.</summary>
+        public bool? DataParallel { get; set; }
+        /// <summary>Keep each trained parameter's fp32 copy and AdamW moments on one rank only
+        /// (ZeRO stage 1): a rank holds 1/N of the optimizer state. Off: every rank holds all of it.</summary>
+        public bool ShardOptimizerState { get; set; }
+        /// <summary>Gradients are summed across ranks this many megabytes at a time (PyTorch DDP: 25).</summary>
+        public int GradientBucketMegabytes { get; set; } = 25;
+        /// <summary>How long a collective waits for the other ranks before the job is ended as hung.</summary>
+        public int CollectiveTimeoutSeconds { get; set; } = 1800;
+
         public int MaxNewTokens { get; set; } = 32;
         public int NumBeams { get; set; } = 1;
         public CancellationToken Cancellation { get; set; }
@@ -193,16 +211,23 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         ImagePairTable.CheckSchema(input.Schema, plan.Columns.Pairs, requireReferences: true);
         using var ch = _catalog.Host.Start("DiffCaptionTrainer");
         var sw = Stopwatch.StartNew();
-        var device = _catalog.ResolveDevice(plan.Device);
+        var device = Device(plan);
         if (!device.IsCuda) OutOfMemoryAdvice.CheckFitsHost(plan, device.DefaultDtype);
-        torch.manual_seed(plan.Seed);
-        var model = OneDiffPretrained.Build(plan.Model, plan.Folders, device.ToTorch(), device.DefaultDtype);
-        var tokenizer = OneDiffPretrained.Tokenizer(plan.Model, plan.Folders);
-        ch.Info(MessageSensitivity.None, $"OneDiff {plan.Model.Name} on {device.Name}: {model.ParameterCount():N0} parameters");
-        var loop = new TrainingLoop(model, device.ToTorch()) { Log = message => ch.Info(MessageSensitivity.None, message) };
-        var run = new FitRun(plan, model, tokenizer, new ClipImageProcessor(plan.Model.Vision.ImageSize, plan.Examples.PadToSquare), loop, ch);
+        using var group = plan.DataParallel
+            ? ProcessGroup.Start(plan.Launch, device.ToTorch(), TimeSpan.FromSeconds(plan.CollectiveTimeoutSeconds)) : null;
+        var parallel = group is null ? null : new DataParallel(group)
+        {
+            ShardOptimizerState = plan.ShardOptimizerState, BucketBytes = (long)plan.GradientBucketMegabytes << 20,
+        };
         try
         {
+            torch.manual_seed(plan.Seed);
+            var model = OneDiffPretrained.Build(plan.Model, plan.Folders, device.ToTorch(), device.DefaultDtype);
+            var tokenizer = OneDiffPretrained.Tokenizer(plan.Model, plan.Folders);
+            var loop = new TrainingLoop(model, device.ToTorch(), parallel) { Log = message => ch.Info(MessageSensitivity.None, message) };
+            var run = new FitRun(plan, model, tokenizer, new ClipImageProcessor(plan.Model.Vision.ImageSize, plan.Examples.PadToSquare), loop, ch);
+            run.Info($"OneDiff {plan.Model.Name} on {device.Name}: {model.ParameterCount():N0} parameters" + (group is null ? "" :
+                $"; data-parallel over {group.Size} rank(s) ({plan.Launch.Launcher}, {group.Engine}), optimizer state {(plan.ShardOptimizerState ? "sharded" : "on every rank")}"));
             if (plan.StageOne is { } stageOne) RunStageOne(run, stageOne);
             // The LLM folder's tokenizer goes into the saved model; the tiny one is built in.
             byte[]? tokenizerSource = plan.Folders.Llm is { } llm ? TokenizerArchive.Pack(llm) : null;
@@ -213,17 +238,36 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             RunStageTwo(run, input, transformer);
             KeepAdapters(plan, loop, transformer);
             LossHistory = loop.Losses.ToList();
-            if (_options.ValidationData is not null) ScoreValidation(transformer, plan.Columns, ch);
-            ch.Info(MessageSensitivity.None, $"trained in {sw.Elapsed:mm\\:ss}");
+            if (_options.ValidationData is not null && plan.Launch.IsMain) ScoreValidation(transformer, plan.Columns, ch);
+            run.Info($"trained in {sw.Elapsed:mm\\:ss}");
             return transformer;
         }
-        catch (TrainingOutOfMemoryException e) { throw new TrainingOutOfMemoryException(OutOfMemoryAdvice.For(e), e.Settings, e.StateMemory, e.Reason, e); }
+        catch (TrainingOutOfMemoryException e) when (group is null) { throw new TrainingOutOfMemoryException(OutOfMemoryAdvice.For(e), e.Settings, e.StateMemory, e.Reason, e); }
+        catch (Exception e) when (group is not null && e is not OperationCanceledException)
+        {
+            // The other ranks would wait for this one in their next collective: end the job.
+            group.Abort(e is TrainingOutOfMemoryException oom ? OutOfMemoryAdvice.For(oom) : $"{e.GetType().Name}: {e.Message}");
+            throw;
+        }
+    }
+
+    /// <summary>The device this process trains on: in a data-parallel job on CUDA, the GPU of its
+    /// local rank (cuda:{local rank}), unless the options name one.</summary>
+    ResolvedDevice Device(TrainingPlan plan)
+    {
+        var device = _catalog.ResolveDevice(plan.Device);
+        bool named = plan.Device.StartsWith("cuda:", StringComparison.OrdinalIgnoreCase);
+        return plan.DataParallel && device.IsCuda && !named ? _catalog.ResolveDevice($"cuda:{plan.Launch.LocalRank}") : device;
     }
 
     /// <summary>What one Fit works with, once the plan is resolved and the model built.</summary>
     sealed record FitRun(TrainingPlan Plan, OneDiffModel Model, TextTokenizer Tokenizer, ClipImageProcessor Processor, TrainingLoop Loop, IChannel Channel)
     {
-        public void Info(string message) => Channel.Info(MessageSensitivity.None, message);
+        /// <summary>Logs on rank 0 only (the only process when it trains alone).</summary>
+        public void Info(string message)
+        {
+            if (Plan.Launch.IsMain) Channel.Info(MessageSensitivity.None, message);
+        }
 
         public void Report(StepProgress p)
         {
@@ -238,7 +282,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         var singles = ImageCaptionTable.Read(_options.CaptionData!, run.Plan.Columns.CaptionImage, run.Plan.Columns.Caption, "CaptionData");
         var pairs = CoupledSamples.Create(singles, run.Plan.Seed);
         var examples = Prepare(pairs.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2))),
-            new PromptEncoder(run.Tokenizer, ConversationTemplate.ByName(run.Plan.Model.StageOneTemplate)), run.Processor, run.Plan.Examples, pack: false);
+            new PromptEncoder(run.Tokenizer, ConversationTemplate.ByName(run.Plan.Model.StageOneTemplate)), run.Processor, run.Plan.Examples, pack: false, run.Plan.Launch);
         run.Info($"stage I: {examples.Count} coupled samples from {singles.Count} captioned images");
         run.Loop.Run(examples, settings, run.Report, _options.Cancellation);
     }
@@ -252,7 +296,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         using var spill = new ImageSpill(run.Processor);
         var rows = ImagePairTable.Read(input, plan.Columns.Pairs, requireReferences: true, spill);
         var prompts = new PromptEncoder(run.Tokenizer, ConversationTemplate.ByName(plan.Model.StageTwoTemplate));
-        var train = Prepare(rows, prompts, run.Processor, plan.Examples, plan.Examples.PackReferences);
+        var train = Prepare(rows, prompts, run.Processor, plan.Examples, plan.Examples.PackReferences, plan.Launch);
         if (train.Count == 0) throw new InvalidOperationException("the training data has no rows");
         int answers = train.Sum(e => e.Sequence.Answers.Count);
         run.Info(plan.Examples.PackReferences
@@ -260,7 +304,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             : $"stage II: {answers} examples (one per reference caption)");
         if (_options.ConversationData is { } conversationData)
         {
-            var conversations = PrepareConversations(ReadConversations(conversationData, plan.Columns), prompts, run.Processor, plan.Examples);
+            var conversations = PrepareConversations(ReadConversations(conversationData, plan.Columns), prompts, run.Processor, plan.Examples, plan.Launch);
             run.Info($"stage II: and {conversations.Count} conversations about single images (each image shown as both images of the pair)");
             train.AddRange(conversations);
         }
@@ -269,7 +313,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
                 $"{lora.ParameterCount(plan.Model.Llm):N0} adapter parameters train instead of the LLM's {run.Model.language_model.parameters().Distinct().Sum(p => p.numel()):N0}, merged into it when the stage ends");
         Func<long, bool>? afterStep = _options.ValidationData is not null && plan.ValidateEvery > 0 ? step =>
         {
-            if (step % plan.ValidateEvery == 0) { ScoreValidation(transformer, plan.Columns, run.Channel); run.Model.train(); }
+            if (step % plan.ValidateEvery == 0 && plan.Launch.IsMain) { ScoreValidation(transformer, plan.Columns, run.Channel); run.Model.train(); }
             return true;
         } : null;
         run.Loop.Run(train, plan.StageTwo, run.Report, _options.Cancellation, afterStep);
@@ -301,10 +345,12 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
 
     /// <summary>The training examples of <paramref name="rows"/>: encoded prompts, and images that
     /// are loaded when their batch comes (a pair's examples share them).</summary>
-    static List<TrainingExample> Prepare(IEnumerable<ImagePairRow> rows, PromptEncoder prompts, ClipImageProcessor processor, ExampleSettings settings, bool pack)
+    /// <remarks>In a data-parallel job each rank decodes its share of the images up front (every
+    /// Size-th row from its rank on); a bad one ends the job with its row and file.</remarks>
+    static List<TrainingExample> Prepare(IEnumerable<ImagePairRow> rows, PromptEncoder prompts, ClipImageProcessor processor, ExampleSettings settings, bool pack, LaunchEnvironment launch)
     {
         var list = rows.ToList();
-        if (settings.CheckImages && ImageCheck.Problems(list.Select(r => (r.Record, r.Image1, r.Image2))) is [var first, ..])
+        if (settings.CheckImages && ImageCheck.Problems(list.Where((_, i) => i % launch.Size == launch.Rank).Select(r => (r.Record, r.Image1, r.Image2))) is [var first, ..])
             throw new DataException(first);
         var examples = new List<TrainingExample>();
         var errors = new DataReport(BadInputMode.Error);
@@ -329,10 +375,10 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
 
     /// <summary>Training examples of conversations about single images: one sequence each, the
     /// image on both sides, loaded when its batch comes.</summary>
-    static List<TrainingExample> PrepareConversations(List<ImageConversation> conversations, PromptEncoder prompts, ClipImageProcessor processor, ExampleSettings settings)
+    static List<TrainingExample> PrepareConversations(List<ImageConversation> conversations, PromptEncoder prompts, ClipImageProcessor processor, ExampleSettings settings, LaunchEnvironment launch)
     {
         var records = conversations.Select(c => (Record: new DiffCapRecord(c.Id, c.Image, c.Image, "", [], "conversation"), Image: ImageInput.FromPath(c.Image))).ToList();
-        if (settings.CheckImages && ImageCheck.Problems(records.Select(r => (r.Record.Id, r.Image))) is [var first, ..])
+        if (settings.CheckImages && ImageCheck.Problems(records.Where((_, i) => i % launch.Size == launch.Rank).Select(r => (r.Record.Id, r.Image))) is [var first, ..])
             throw new DataException(first);
         var errors = new DataReport(BadInputMode.Error);
         return conversations.Select((c, i) =>

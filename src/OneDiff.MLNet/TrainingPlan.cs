@@ -1,4 +1,5 @@
 using System.Text.Json;
+using OneDiff.Modeling.Distributed;
 using OneDiff.Modeling.Models.Llama;
 using OneDiff.Modeling.Models.OneDiff;
 using OneDiff.Modeling.Prompting;
@@ -55,11 +56,28 @@ public sealed record TrainingPlan
     public required bool ExternalBaseWeights { get; init; }
     /// <summary>Score the validation data every this many stage II steps (0: only at the end).</summary>
     public required int ValidateEvery { get; init; }
+    /// <summary>This process's place in a data-parallel job (rank 0 of 1 when it trains alone).</summary>
+    public required LaunchEnvironment Launch { get; init; }
+    /// <summary>Whether the data-parallel machinery runs (a job of several processes, or asked for).</summary>
+    public required bool DataParallel { get; init; }
+    public required bool ShardOptimizerState { get; init; }
+    public required int GradientBucketMegabytes { get; init; }
+    public required int CollectiveTimeoutSeconds { get; init; }
 
-    /// <summary>What a stage's weights and training state take with weights of <paramref name="dtype"/>,
-    /// counted on this plan's model built on the meta device (nothing allocated).</summary>
+    /// <summary>The ranks the batches are shared among.</summary>
+    public int Ranks => Launch.Size;
+
+    /// <summary>Examples per optimizer step in a stage: micro-batch x accumulation x ranks.</summary>
+    public long GlobalBatch(StageSettings stage) => (long)stage.BatchSize * stage.GradientAccumulation * Ranks;
+
+    /// <summary>The plan as if <paramref name="ranks"/> processes ran it (train --check --gpus N).</summary>
+    public TrainingPlan WithRanks(int ranks) => this with { Launch = new LaunchEnvironment(0, 0, ranks, "planned"), DataParallel = ranks > 1 || DataParallel };
+
+    /// <summary>What a stage's weights and training state take on one device with weights of
+    /// <paramref name="dtype"/>, counted on this plan's model built on the meta device (nothing allocated).
+    /// With several ranks and <see cref="ShardOptimizerState"/>, that of the rank holding the most.</summary>
     public TrainingMemory Memory(TrainingStage stage, ScalarType dtype) =>
-        TrainingMemory.Of(Model, stage, stage == TrainingStage.InstructionTuning ? Lora : null, dtype, StageTwo.MasterWeights);
+        TrainingMemory.Of(Model, stage, stage == TrainingStage.InstructionTuning ? Lora : null, dtype, StageTwo.MasterWeights, ShardOptimizerState ? Ranks : 1);
 
     /// <summary>Throws when a model folder could not be read: Fit would build another model than the options ask for.</summary>
     public void ThrowIfFoldersUnreadable()
@@ -86,6 +104,9 @@ public sealed record TrainingPlan
         if (inputs.Conversations && (!template.IncludePrompt || template.NextUserPrefix is null))
             throw new ArgumentException($"{nameof(o.ConversationData)} needs a stage II template that reads questions and takes turns (vicuna_v1 or chatml); " +
                 $"'{template.Name}' does not (set {nameof(o.StageTwoTemplate)})", nameof(o.StageTwoTemplate));
+        if (o.GradientBucketMegabytes < 1) throw new ArgumentException($"{nameof(o.GradientBucketMegabytes)} must be at least 1, not {o.GradientBucketMegabytes}", nameof(o.GradientBucketMegabytes));
+        if (o.CollectiveTimeoutSeconds < 1) throw new ArgumentException($"{nameof(o.CollectiveTimeoutSeconds)} must be at least 1, not {o.CollectiveTimeoutSeconds}", nameof(o.CollectiveTimeoutSeconds));
+        var launch = o.DataParallel == false ? LaunchEnvironment.Single : LaunchEnvironment.Detect();
         if (o.ExternalBaseWeights && o.ClipFolder is null && !(lora is not null && o.LlmFolder is not null))
             throw new ArgumentException($"{nameof(o.ExternalBaseWeights)} needs {nameof(o.ClipFolder)}, or {nameof(o.LlmFolder)} with LoRA ({nameof(o.LoraRank)} above 0): " +
                 "weights from a folder to reference", nameof(o.ExternalBaseWeights));
@@ -122,6 +143,8 @@ public sealed record TrainingPlan
                 MaxNewTokens = o.MaxNewTokens, NumBeams = o.NumBeams, BatchSize = Math.Max(o.BatchSize, 16), PadToSquare = o.PadToSquare, Device = o.Device,
             },
             Device = o.Device, Seed = o.Seed, ExternalBaseWeights = o.ExternalBaseWeights, ValidateEvery = o.ValidateEvery,
+            Launch = launch, DataParallel = o.DataParallel ?? launch.Size > 1, ShardOptimizerState = o.ShardOptimizerState,
+            GradientBucketMegabytes = o.GradientBucketMegabytes, CollectiveTimeoutSeconds = o.CollectiveTimeoutSeconds,
         };
     }
 

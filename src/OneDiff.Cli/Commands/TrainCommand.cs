@@ -27,12 +27,16 @@ public static class TrainCommand
         var check = new Option<bool>("--check") { Description = "check the config, model folders, datasets and images, print the plan, and train nothing; exits 1 on any problem" };
         var noDecode = new Option<bool>("--no-decode") { Description = "with --check: check that images exist, without decoding each" };
         var all = new Option<bool>("--all") { Description = $"with --check: list every problem (by default the first {ProblemsShown} of each dataset, then their count)" };
-        var command = new Command("train", "Train OneDiff (stage I when captions are given, then stage II) and save the model") { config, check, noDecode, all };
+        var gpus = new Option<int?>("--gpus") { Description = "with --check: plan for this many data-parallel ranks (default: as launched, mpirun -np N or srun; else 1): the global batch and the memory per GPU" };
+        gpus.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError("--gpus must be at least 1"); });
+        var command = new Command("train", "Train OneDiff (stage I when captions are given, then stage II) and save the model; " +
+            "started by mpirun -np N or srun, each process trains data-parallel as one rank (docs/distributed.md)") { config, check, noDecode, all, gpus };
         CliAction.Set(command, (parse, cancel) =>
         {
-            if ((parse.GetValue(noDecode) || parse.GetValue(all)) && !parse.GetValue(check)) throw new UsageException("--no-decode and --all apply to --check only");
+            if ((parse.GetValue(noDecode) || parse.GetValue(all) || parse.GetValue(gpus) is not null) && !parse.GetValue(check))
+                throw new UsageException("--no-decode, --all and --gpus apply to --check only");
             var c = TrainConfig.Read(parse.GetValue(config)!);
-            return parse.GetValue(check) ? Check(c, decode: !parse.GetValue(noDecode), listAll: parse.GetValue(all)) : Run(c, cancel);
+            return parse.GetValue(check) ? Check(c, decode: !parse.GetValue(noDecode), listAll: parse.GetValue(all), parse.GetValue(gpus)) : Run(c, cancel);
         }, OutOfMemoryAdvice);
         return command;
     }
@@ -49,7 +53,8 @@ public static class TrainCommand
         if (c.Train.Count == 0) throw new InvalidDataException($"{c.FilePath}: \"train\" lists no dataset");
         var trainerOptions = c.TrainerOptions();
         trainerOptions.Cancellation = cancel;
-        c.Plan(trainerOptions); // an option out of range stops here, before any data is read
+        var plan = c.Plan(trainerOptions); // an option out of range stops here, before any data is read
+        bool main = plan.Launch.IsMain; // in a data-parallel job, rank 0 alone prints and saves
         var ml = new MLContext(seed: 1);
         ml.Log += (_, e) =>
         {
@@ -63,7 +68,7 @@ public static class TrainCommand
             {
                 var report = new DataReport(c.SkipBad ? BadInputMode.Skip : BadInputMode.Error);
                 var r = ReadRecords(c, s, report);
-                foreach (var p in report.Skipped) Console.WriteLine($"skipped {p}");
+                if (main) foreach (var p in report.Skipped) Console.WriteLine($"skipped {p}");
                 return r;
             }).ToList();
             return catalog.LoadImagePairs(records);
@@ -76,6 +81,7 @@ public static class TrainCommand
 
         var train = Load(c.Train);
         var model = catalog.Trainers.OneDiff(trainerOptions).Fit(train);
+        if (!main) return ExitCodes.Success;
         string output = c.Resolve(c.Output);
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
         // A 7B model's zip takes minutes to write (ML.NET deflates it): say so before, and how it went after.
@@ -96,7 +102,7 @@ public static class TrainCommand
 
     /// <summary><c>--check</c>: the plan the config resolves to (the model Fit would build, both
     /// stages, the memory they take), and every problem of its folders and data; exits 1 on any.</summary>
-    static int Check(TrainConfig c, bool decode, bool listAll)
+    static int Check(TrainConfig c, bool decode, bool listAll, int? gpus)
     {
         var problems = new List<string>();
         var o = c.TrainerOptions();
@@ -104,12 +110,16 @@ public static class TrainCommand
         TrainingPlan? plan = null;
         try { plan = c.Plan(o); }
         catch (InvalidDataException e) { problems.Add(e.Message); }
+        if (gpus is { } n && plan is not null) plan = plan.WithRanks(n);
+        if (plan is { Ranks: > 1 })
+            Console.WriteLine($"data-parallel: {plan.Ranks} ranks ({plan.Launch.Launcher}), optimizer state {(plan.ShardOptimizerState ? "sharded (ZeRO stage 1)" : "on every rank")}, " +
+                $"gradients summed in buckets of {plan.GradientBucketMegabytes} MB; the batches below are per rank, then the global batch");
         if (plan is not null) CheckModel(plan, problems);
 
         // Stage I: the single-image captions and the coupled samples they make.
         int singles = c.Captions is { } caps ? CheckCaptions(c, caps, decode, problems) : 0;
         if (plan?.StageOne is { } one)
-            Console.WriteLine($"stage I (Coupled Sample Training): {N(singles)} captioned images -> {N(singles / 2)} coupled samples; {StagePlan(one, singles / 2)}");
+            Console.WriteLine($"stage I (Coupled Sample Training): {N(singles)} captioned images -> {N(singles / 2)} coupled samples; {StagePlan(one, singles / 2, plan.Ranks)}");
         else if (c.Captions is not null) Console.WriteLine($"captions: {N(singles)} captioned images");
 
         // Stage II and validation: every dataset, as the trainer will read it.
@@ -139,7 +149,7 @@ public static class TrainCommand
         else if (examples == 0) problems.Add("stage II has no training examples: every train dataset is empty or unreadable");
         else if (plan is not null)
             Console.WriteLine($"stage II (instruction tuning): {N(examples)} {(plan.Examples.PackReferences ? "pairs (references packed)" : "examples (one per reference caption)")}" +
-                (conversations > 0 ? $" and {N(conversations)} conversations" : "") + "; " + StagePlan(plan.StageTwo, examples + conversations));
+                (conversations > 0 ? $" and {N(conversations)} conversations" : "") + "; " + StagePlan(plan.StageTwo, examples + conversations, plan.Ranks));
         if (plan is not null) PrintTraining(plan);
         Console.WriteLine($"output: {c.Resolve(c.Output)}");
         if (c.SkipBad && problems.Count > 0) Console.WriteLine("skipBad is set: training would skip the records below and go on");
@@ -191,7 +201,8 @@ public static class TrainCommand
             var m = plan.Memory(stage, TorchSharp.torch.ScalarType.BFloat16);
             return $"{G(m.TotalBytes)} (weights {G(m.WeightBytes)}, gradients {G(m.GradientBytes)}, optimizer {G(m.OptimizerBytes)})";
         }
-        Console.WriteLine("GPU memory in bf16 before activations: " + (plan.StageOne is not null ? $"stage I {Memory(TrainingStage.CoupledSampleTraining)}; " : "") +
+        Console.WriteLine($"GPU memory in bf16 before activations{(plan.Ranks > 1 ? $", per GPU of {plan.Ranks}" : "")}: " +
+            (plan.StageOne is not null ? $"stage I {Memory(TrainingStage.CoupledSampleTraining)}; " : "") +
             $"stage II {Memory(TrainingStage.InstructionTuning)}; activations come on top (measured 7B steps: docs/benchmarks.md)");
     }
 
@@ -236,11 +247,13 @@ public static class TrainCommand
         }
     }
 
-    static string StagePlan(StageSettings s, int examples)
+    static string StagePlan(StageSettings s, int examples, int ranks)
     {
-        var (perEpoch, total) = s.Steps(Math.Max(1, examples));
+        var (perEpoch, total) = s.Steps(Math.Max(1, examples), ranks);
         string lrs = string.Join(", ", s.LearningRates.Select(kv => $"{kv.Key} {kv.Value.ToString("0.###E+0", CultureInfo.InvariantCulture)}"));
         string span = s.MaxSteps is null ? $"{s.Epochs} epoch(s) of {N(perEpoch)}" : $"MaxSteps; an epoch is {N(perEpoch)}";
-        return $"batch {s.BatchSize} x {s.GradientAccumulation} accumulated = {s.BatchSize * s.GradientAccumulation}; {N(total)} optimizer steps ({span}); learning rates {lrs}";
+        string batch = ranks == 1 ? $"batch {s.BatchSize} x {s.GradientAccumulation} accumulated = {s.BatchSize * s.GradientAccumulation}"
+            : $"batch {s.BatchSize} x {s.GradientAccumulation} accumulated x {ranks} ranks = {(long)s.BatchSize * s.GradientAccumulation * ranks}";
+        return $"{batch}; {N(total)} optimizer steps ({span}); learning rates {lrs}";
     }
 }

@@ -34,6 +34,9 @@ public sealed record TrainingSequence(int[] BeforeImage, int[] AfterImage, IRead
 
     public int AnswerTokens => Answers.Sum(a => a.Length);
 
+    /// <summary>The tokens the loss covers: every answer token that is a target.</summary>
+    public int TargetCount => Targets is null ? AnswerTokens : Targets.Sum(t => t.Count(x => x));
+
     /// <summary>One prompt with every answer of the given encodings, which must share their prompt.</summary>
     public static TrainingSequence Pack(IReadOnlyList<EncodedPrompt> prompts)
     {

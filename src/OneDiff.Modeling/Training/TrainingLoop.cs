@@ -55,11 +55,13 @@ public sealed record StageSettings
     /// the LLM itself; they are merged into its weights when the stage ends.</summary>
     public LoraConfig? Lora { get; init; }
 
-    /// <summary>Optimizer steps per epoch and in all for <paramref name="examples"/> examples (a
+    /// <summary>Optimizer steps per epoch and in all for <paramref name="examples"/> examples on
+    /// <paramref name="ranks"/> data-parallel ranks (a global micro-batch is BatchSize x ranks; a
     /// last partial batch is kept; a last partial accumulation is not).</summary>
-    public (long PerEpoch, long Total) Steps(int examples)
+    public (long PerEpoch, long Total) Steps(int examples, int ranks = 1)
     {
-        long batches = (examples + BatchSize - 1) / BatchSize;
+        long global = (long)BatchSize * ranks;
+        long batches = (examples + global - 1) / global;
         long perEpoch = Math.Max(1, batches / GradientAccumulation);
         return (perEpoch, MaxSteps ?? perEpoch * Epochs);
     }
@@ -83,7 +85,13 @@ public sealed class TrainingLoop
     /// by name under the LLM body; <see cref="LlamaModel.CopyLoraWeights"/>); null without LoRA.</summary>
     public Dictionary<string, Tensor>? LoraWeights { get; private set; }
 
-    public TrainingLoop(OneDiffModel model, Device device) { _model = model; _device = device; }
+    readonly DataParallel? _parallel;
+
+    /// <param name="parallel">the data-parallel job this process is a rank of; null: one process.</param>
+    public TrainingLoop(OneDiffModel model, Device device, DataParallel? parallel = null) { _model = model; _device = device; _parallel = parallel; }
+
+    /// <summary>Whether this process reports progress and writes checkpoints (rank 0, or the only process).</summary>
+    bool IsMain => _parallel is null || _parallel.Rank == 0;
 
     /// <summary>Where the loop says what it did with checkpoints (resumed from one, set aside an
     /// unfinished one, deleted old ones); null: nowhere.</summary>
@@ -136,27 +144,39 @@ public sealed class TrainingLoop
         bool checkpointingBefore = body.GradientCheckpointing;
         body.GradientCheckpointing = s.GradientCheckpointing;
         int side = _model.Config.Vision.ImageSize;
-        var (stepsPerEpoch, totalSteps) = s.Steps(examples.Count);
+        int ranks = _parallel?.Size ?? 1;
+        var (stepsPerEpoch, totalSteps) = s.Steps(examples.Count, ranks);
         var named = _model.named_parameters().GroupBy(p => p.parameter.Handle).ToDictionary(g => g.Key, g => g.First().name);
-        var groups = _model.TrainableParameters().GroupBy(t => t.Group).Select(g =>
+        var trained = _model.TrainableParameters().Select(t => (t.Group, Name: named[t.Parameter.Handle], t.Parameter)).ToList();
+        // Sharded (ZeRO stage 1): this rank's optimizer keeps the state of the parameters it owns only.
+        var owners = _parallel is { ShardOptimizerState: true } dp ? DataParallel.Owners(trained.Select(t => (t.Name, t.Parameter.numel())).ToList(), dp.Size) : null;
+        bool Mine(string name) => owners is null || owners[name] == _parallel!.Rank;
+        var groups = trained.GroupBy(t => t.Group).Select(g =>
             new AdamW.Group(g.Key, s.LearningRates.TryGetValue(g.Key, out var lr) ? lr : throw new ArgumentException($"no learning rate for parameter group '{g.Key}'"),
-                g.Select(t => (named[t.Parameter.Handle], t.Parameter)).ToList())).ToList();
+                g.Where(t => Mine(t.Name)).Select(t => (t.Name, t.Parameter)).ToList())).ToList();
         using var optimizer = new AdamW(groups) { WeightDecay = s.WeightDecay, MasterWeights = s.MasterWeights };
-        var trainable = groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
+        var trainedByName = trained.Select(t => (t.Name, t.Parameter)).ToList();
+        var owned = trained.Where(t => Mine(t.Name)).Select(t => t.Parameter).ToList();
 
         long step = 0;
-        var store = s.CheckpointFolder is { } folder ? new CheckpointStore(folder) { Log = Log } : null;
+        var store = s.CheckpointFolder is { } folder ? new CheckpointStore(folder) { Log = IsMain ? Log : null } : null;
         if (s.Resume && store?.Latest(s.Stage) is { } latest)
         {
-            (step, var losses) = CheckpointStore.Load(latest, _model, optimizer, s.Lora);
+            (step, var losses) = store.Load(latest, _model, optimizer, s, _parallel);
             Losses.Clear();
             Losses.AddRange(losses);
             _model.SetStage(s.Stage);
-            Log?.Invoke($"resumed stage {(int)s.Stage} from {latest} (step {step})");
+            if (IsMain) Log?.Invoke($"resumed stage {(int)s.Stage} from {latest} (step {step})");
         }
+        // Every rank starts from rank 0's model (the same seed gives the same one; this makes sure).
+        _parallel?.BroadcastParameters(_model.named_parameters().DistinctBy(p => p.parameter.Handle).Select(p => (p.name, p.parameter)));
 
         var cache = new Dictionary<TrainingImages, OneDiffModel.VisionFeatures>(ReferenceEqualityComparer.Instance);
-        var prefetcher = new BatchPrefetcher(examples, MicroBatches(examples.Count, s, step, totalSteps, stepsPerEpoch), s.BatchSize, s.PrefetchPairs, s.CacheVisionFeatures);
+        // The global micro-batches in training order: their token counts normalise the loss; this
+        // rank's share of each is what it trains on.
+        using var schedule = MicroBatches(examples.Count, s, ranks, step, totalSteps, stepsPerEpoch).GetEnumerator();
+        var shares = MicroBatches(examples.Count, s, ranks, step, totalSteps, stepsPerEpoch).Select(g => _parallel?.Share(g) ?? g);
+        var prefetcher = new BatchPrefetcher(examples, shares, s.BatchSize, s.PrefetchPairs, s.CacheVisionFeatures);
         try
         {
             var sw = Stopwatch.StartNew();
@@ -171,32 +191,55 @@ public sealed class TrainingLoop
                 double loss;
                 using (p.Loss) loss = p.Loss.item<float>();
                 Losses.Add(loss);
-                double rate = (p.Step - startStep) * s.BatchSize * s.GradientAccumulation / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
-                var remaining = TimeSpan.FromSeconds((totalSteps - p.Step) * s.BatchSize * s.GradientAccumulation / Math.Max(1e-9, rate));
-                progress?.Invoke(new StepProgress(s.Stage, p.Step, totalSteps, loss, groups.Max(g => g.LearningRate) * p.Scale, rate, remaining));
+                long perStep = (long)s.BatchSize * s.GradientAccumulation * ranks;
+                double rate = (p.Step - startStep) * perStep / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
+                var remaining = TimeSpan.FromSeconds((totalSteps - p.Step) * perStep / Math.Max(1e-9, rate));
+                if (IsMain) progress?.Invoke(new StepProgress(s.Stage, p.Step, totalSteps, loss, groups.Max(g => g.LearningRate) * p.Scale, rate, remaining));
             }
             try
             {
                 while (step < totalSteps)
                 {
-                    if (cancel.IsCancellationRequested) { Flush(); cancel.ThrowIfCancellationRequested(); }
+                    // Every rank stops at the same step, whichever of them was asked to.
+                    bool stop = _parallel?.Group.Any(cancel.IsCancellationRequested) ?? cancel.IsCancellationRequested;
+                    if (stop) { Flush(); throw new OperationCanceledException(cancel.IsCancellationRequested ? cancel : CancellationToken.None); }
+                    // The loss is summed over the step's answer tokens, on every rank and in every
+                    // micro-batch, and divided by their count (as Hugging Face's num_items_in_batch).
+                    long stepTokens = 0;
+                    for (int micro = 0; micro < s.GradientAccumulation && schedule.MoveNext(); micro++)
+                        stepTokens += schedule.Current.Sum(i => (long)examples[i].Sequence.TargetCount);
                     var lossTotal = torch.zeros([], ScalarType.Float32, _device).DetachFromDisposeScope();
                     for (int micro = 0; micro < s.GradientAccumulation; micro++)
                     {
                         var (ids, images) = prefetcher.Next();
-                        if (ids.Length == 0) continue;
+                        if (ids.Length == 0) continue; // an epoch's last global micro-batch may leave a rank none
                         using var scope = torch.NewDisposeScope();
                         // Each micro-batch its own dropout masks, the same however often it is computed.
                         if (s.Lora is not null) body.SetLoraDropoutKey(((long)s.Seed << 40) ^ (step << 8) ^ micro);
                         var visual = Visual(examples, ids, images, side, s.CacheVisionFeatures, cache);
-                        var loss = _model.Loss(visual, ids.Select(i => examples[i].Sequence).ToList()).div(Modules.Scalars.Of((long)s.GradientAccumulation));
+                        var sequences = ids.Select(i => examples[i].Sequence).ToList();
+                        // The mean over this micro-batch's tokens, weighted by their share of the step's:
+                        // one process with one micro-batch a step is left exactly as it was.
+                        long tokens = sequences.Sum(q => (long)q.TargetCount);
+                        var loss = _model.Loss(visual, sequences);
+                        if (tokens != stepTokens) loss = loss.mul(Modules.Scalars.Of((double)tokens / stepTokens));
                         loss.backward();
                         lossTotal.add_(loss.detach(), Modules.Scalars.One);
                     }
-                    if (s.MaxGradNorm > 0) GradientClipping.ClipByTotalNorm(trainable, s.MaxGradNorm)?.Dispose();
+                    if (_parallel is not null)
+                    {
+                        _parallel.ReduceGradients(trainedByName, owners);
+                        _parallel.SumScalar(lossTotal);
+                    }
+                    if (s.MaxGradNorm > 0)
+                    {
+                        if (_parallel is null) GradientClipping.ClipByTotalNorm(owned, s.MaxGradNorm)?.Dispose();
+                        else _parallel.ClipByGlobalNorm(owned, s.MaxGradNorm, sharded: owners is not null);
+                    }
                     double scale = LearningRateSchedule.Scale(step, totalSteps, s.WarmupFraction);
                     optimizer.Update(scale);
-                    optimizer.ZeroGrad();
+                    if (owners is not null) _parallel!.BroadcastFromOwners(trainedByName, owners);
+                    foreach (var (_, p) in trainedByName) p.grad = null;
                     step++;
                     Flush();
                     pending = (lossTotal, step, scale);
@@ -204,7 +247,7 @@ public sealed class TrainingLoop
                     // (in the next stage, in validation, while saving) resumes with this stage done.
                     bool checkpoint = store is not null && s.CheckpointEvery > 0 && (step % s.CheckpointEvery == 0 || step == totalSteps);
                     if (checkpoint || afterStep is not null) Flush();
-                    if (checkpoint) store!.Save(s.Stage, step, _model, optimizer, s.Lora, Losses, s.KeepCheckpoints);
+                    if (checkpoint) store!.Save(s, step, _model, optimizer, Losses, _parallel);
                     if (afterStep?.Invoke(step) == false) return;
                 }
                 Flush();
@@ -219,11 +262,14 @@ public sealed class TrainingLoop
         }
     }
 
-    /// <summary>The micro-batches (example indices) of steps <paramref name="from"/> to
-    /// <paramref name="total"/>, in training order: each epoch shuffled with its own seed, so a
-    /// resumed run sees the batches the uninterrupted one would have.</summary>
-    static IEnumerable<int[]> MicroBatches(int count, StageSettings s, long from, long total, long stepsPerEpoch)
+    /// <summary>The global micro-batches (example indices, BatchSize x <paramref name="ranks"/>
+    /// each) of steps <paramref name="from"/> to <paramref name="total"/>, in training order: each
+    /// epoch shuffled with its own seed (the same on every rank), so a resumed run sees the batches
+    /// the uninterrupted one would have, and a step covers the same examples however many ranks
+    /// share it.</summary>
+    static IEnumerable<int[]> MicroBatches(int count, StageSettings s, int ranks, long from, long total, long stepsPerEpoch)
     {
+        int global = s.BatchSize * ranks;
         int[] order = [];
         long orderEpoch = -1;
         for (long step = from; step < total; step++)
@@ -239,7 +285,7 @@ public sealed class TrainingLoop
             for (int micro = 0; micro < s.GradientAccumulation; micro++)
             {
                 long batchIndex = local * s.GradientAccumulation + micro;
-                yield return order.Skip((int)(batchIndex * s.BatchSize)).Take(s.BatchSize).ToArray();
+                yield return order.Skip((int)(batchIndex * global)).Take(global).ToArray();
             }
         }
     }

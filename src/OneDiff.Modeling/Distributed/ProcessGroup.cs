@@ -1,0 +1,152 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace OneDiff.Modeling.Distributed;
+
+/// <summary>
+/// The processes of one data-parallel job and the collectives between them, on an existing engine:
+/// MPI for tensors on the CPU (<see cref="MpiProcessGroup"/>), NCCL for tensors on CUDA
+/// (<see cref="NcclProcessGroup"/>, its unique id handed out over MPI, as Horovod does). Values on
+/// the host (a flag, a count) always go over MPI. Every rank calls the same collectives in the same
+/// order. A collective that waits longer than <see cref="Timeout"/> for the other ranks ends the
+/// whole job, naming this rank, rather than hang: a lost rank is normally noticed by the launcher
+/// (mpirun, srun) first, which ends the job itself.
+/// </summary>
+public abstract class ProcessGroup : IDisposable
+{
+    readonly Timer _watchdog;
+    readonly object _gate = new();
+    (string What, DateTime Since)? _waiting;
+
+    protected ProcessGroup(LaunchEnvironment launch, TimeSpan timeout)
+    {
+        Launch = launch;
+        Timeout = timeout;
+        _watchdog = new Timer(_ => CheckWaiting(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
+
+    public LaunchEnvironment Launch { get; }
+    public int Rank => Launch.Rank;
+    public int Size => Launch.Size;
+    /// <summary>How long a collective may wait for the other ranks before the job is ended.</summary>
+    public TimeSpan Timeout { get; }
+    /// <summary>"MPI" or "NCCL": what carries the tensors.</summary>
+    public abstract string Engine { get; }
+
+    /// <summary>Starts the group for a run on <paramref name="device"/>: NCCL for CUDA, MPI for the CPU.</summary>
+    public static ProcessGroup Start(LaunchEnvironment launch, Device device, TimeSpan timeout) =>
+        device.type == DeviceType.CUDA ? new NcclProcessGroup(launch, device, timeout) : new MpiProcessGroup(launch, timeout);
+
+    /// <summary>Sums the contiguous tensor <paramref name="t"/> over every rank, in place.</summary>
+    public void AllReduceSum(Tensor t) => Watch("all-reduce", () => AllReduceSumCore(t));
+    /// <summary>Sums <paramref name="t"/> over every rank into <paramref name="root"/>'s copy (the others' are left as they were or overwritten).</summary>
+    public void ReduceSum(Tensor t, int root) => Watch("reduce", () => ReduceSumCore(t, root));
+    /// <summary>Copies <paramref name="root"/>'s <paramref name="t"/> into every rank's.</summary>
+    public void Broadcast(Tensor t, int root) => Watch("broadcast", () => BroadcastCore(t, root));
+
+    protected abstract void AllReduceSumCore(Tensor t);
+    protected abstract void ReduceSumCore(Tensor t, int root);
+    protected abstract void BroadcastCore(Tensor t, int root);
+
+    /// <summary>Sums host values over every rank (MPI), in place.</summary>
+    public unsafe void AllReduceSum(double[] values) => Watch("all-reduce of host values", () =>
+    {
+        fixed (double* p = values) OpenMpi.AllReduceSum((IntPtr)p, values.Length, OpenMpi.Double);
+    });
+
+    /// <summary>Whether any rank says yes: a decision every rank then takes together (to stop, say).</summary>
+    public bool Any(bool mine)
+    {
+        var v = new[] { mine ? 1.0 : 0.0 };
+        AllReduceSum(v);
+        return v[0] > 0;
+    }
+
+    public void Barrier() => Watch("barrier", OpenMpi.Barrier);
+
+    /// <summary>Ends every process of the job at once, after saying why on stderr: what a rank does
+    /// when it fails, so that the others do not wait for it in their next collective.</summary>
+    public void Abort(string reason, int code = 1) => AbortJob(Rank, Size, reason, code, fromWatchdog: false);
+
+    static void AbortJob(int rank, int size, string reason, int code, bool fromWatchdog)
+    {
+        Console.Error.WriteLine($"rank {rank} of {size}: {reason}; ending the job so that no rank waits for this one");
+        Console.Error.Flush();
+        // MPI_Abort from the watchdog's thread needs MPI_THREAD_MULTIPLE; without it the process
+        // ends itself, which the launcher notices and answers by ending the others.
+        if (fromWatchdog && !OpenMpi.AbortFromAnyThread) System.Diagnostics.Process.GetCurrentProcess().Kill();
+        OpenMpi.Abort(code);
+    }
+
+    void Watch(string what, Action call)
+    {
+        lock (_gate) _waiting = (what, DateTime.UtcNow);
+        try { call(); }
+        finally { lock (_gate) _waiting = null; }
+    }
+
+    void CheckWaiting()
+    {
+        (string What, DateTime Since)? waiting;
+        lock (_gate) waiting = _waiting;
+        if (waiting is { } w && DateTime.UtcNow - w.Since > Timeout)
+            AbortJob(Rank, Size, $"the {w.What} waited {Timeout.TotalSeconds:F0} s for the other ranks (a rank is lost or stuck)", 1, fromWatchdog: true);
+        CheckAsyncErrors();
+    }
+
+    /// <summary>Where the engine reports failures on its own (NCCL), checked every second.</summary>
+    protected virtual void CheckAsyncErrors() { }
+
+    public virtual void Dispose()
+    {
+        _watchdog.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>Collectives of CPU tensors over MPI (float32 and float64 sums; any dtype broadcast as bytes).</summary>
+public sealed class MpiProcessGroup : ProcessGroup
+{
+    public MpiProcessGroup(LaunchEnvironment launch, TimeSpan timeout) : base(launch, timeout)
+    {
+        var (rank, size) = OpenMpi.Start();
+        if (rank != launch.Rank || size != launch.Size)
+            throw new InvalidOperationException($"MPI says rank {rank} of {size}, the launcher's environment {launch}: the job was not started by one launcher");
+    }
+
+    public override string Engine => "MPI";
+
+    static (IntPtr Pointer, int Count, IntPtr Type) Buffer(Tensor t, bool sum)
+    {
+        if (t.device_type != DeviceType.CPU) throw new ArgumentException($"MPI carries CPU tensors; this one is on {t.device}", nameof(t));
+        if (t.numel() > int.MaxValue) throw new ArgumentException("a tensor of more than 2^31 elements goes in buckets", nameof(t));
+        var type = t.dtype switch
+        {
+            ScalarType.Float32 => OpenMpi.Float,
+            ScalarType.Float64 => OpenMpi.Double,
+            _ when !sum => OpenMpi.Byte,
+            _ => throw new ArgumentException($"MPI sums float32 and float64 tensors here, not {t.dtype}", nameof(t)),
+        };
+        long count = type == OpenMpi.Byte ? t.numel() * t.element_size() : t.numel();
+        if (count > int.MaxValue) throw new ArgumentException("a tensor of more than 2^31 bytes is broadcast in buckets", nameof(t));
+        return (Runtime.TensorData.Pointer(t), (int)count, type);
+    }
+
+    protected override void AllReduceSumCore(Tensor t)
+    {
+        var (p, n, type) = Buffer(t, sum: true);
+        OpenMpi.AllReduceSum(p, n, type);
+    }
+
+    protected override void ReduceSumCore(Tensor t, int root)
+    {
+        var (p, n, type) = Buffer(t, sum: true);
+        OpenMpi.ReduceSum(p, n, type, root, Rank);
+    }
+
+    protected override void BroadcastCore(Tensor t, int root)
+    {
+        var (p, n, type) = Buffer(t, sum: false);
+        OpenMpi.Broadcast(p, n, type, root);
+    }
+}
