@@ -9,6 +9,7 @@ return args.FirstOrDefault() switch
     "pair-search" => PairSearchBenchmark.Run(args.Skip(1).ToArray()),
     "fit-memory" => FitMemoryBenchmark.Run(args.Skip(1).ToArray()),
     "model-file" => ModelFileBenchmark.Run(args.Skip(1).ToArray()),
+    "ddp-step" => DataParallelBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
@@ -21,5 +22,6 @@ static int Usage()
     Console.Error.WriteLine("       OneDiff.Bench pair-search [--images 20000] [--dim 768] [--neighbors 1] [--device cpu|cuda]");
     Console.Error.WriteLine("       OneDiff.Bench fit-memory [--pairs 2000] [--size 256] [--columns mlimage|bytes|paths]");
     Console.Error.WriteLine("       OneDiff.Bench model-file [--layers 3]");
+    Console.Error.WriteLine("       [mpirun -np N] OneDiff.Bench ddp-step [--hidden 512] [--layers 4] [--batch 8] [--steps 6] [--warmup 2] [--bucket-mb 25] [--sharded]   (samples/OneDiff.Bench/distributed.sh)");
     return 2;
 }

@@ -172,8 +172,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         /// <summary>Keep each trained parameter's fp32 copy and AdamW moments on one rank only
         /// (ZeRO stage 1): a rank holds 1/N of the optimizer state. Off: every rank holds all of it.</summary>
         public bool ShardOptimizerState { get; set; }
-        /// <summary>Gradients are summed across ranks this many megabytes at a time (PyTorch DDP: 25).</summary>
-        public int GradientBucketMegabytes { get; set; } = 25;
+        /// <summary>Gradients are summed across ranks this many megabytes at a time; null: the
+        /// engine's (NCCL 25, as PyTorch's DDP; MPI on the CPU 4, measured in docs/benchmarks.md).</summary>
+        public int? GradientBucketMegabytes { get; set; }
         /// <summary>How long a collective waits for the other ranks before the job is ended as hung.</summary>
         public int CollectiveTimeoutSeconds { get; set; } = 1800;
 
@@ -217,7 +218,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             ? ProcessGroup.Start(plan.Launch, device.ToTorch(), TimeSpan.FromSeconds(plan.CollectiveTimeoutSeconds)) : null;
         var parallel = group is null ? null : new DataParallel(group)
         {
-            ShardOptimizerState = plan.ShardOptimizerState, BucketBytes = (long)plan.GradientBucketMegabytes << 20,
+            ShardOptimizerState = plan.ShardOptimizerState, BucketBytes = (long)(plan.GradientBucketMegabytes ?? group.DefaultBucketMegabytes) << 20,
         };
         try
         {

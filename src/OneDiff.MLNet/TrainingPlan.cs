@@ -61,7 +61,8 @@ public sealed record TrainingPlan
     /// <summary>Whether the data-parallel machinery runs (a job of several processes, or asked for).</summary>
     public required bool DataParallel { get; init; }
     public required bool ShardOptimizerState { get; init; }
-    public required int GradientBucketMegabytes { get; init; }
+    /// <summary>null: the engine's own (<see cref="ProcessGroup.DefaultBucketMegabytes"/>).</summary>
+    public required int? GradientBucketMegabytes { get; init; }
     public required int CollectiveTimeoutSeconds { get; init; }
 
     /// <summary>The ranks the batches are shared among.</summary>
@@ -104,7 +105,7 @@ public sealed record TrainingPlan
         if (inputs.Conversations && (!template.IncludePrompt || template.NextUserPrefix is null))
             throw new ArgumentException($"{nameof(o.ConversationData)} needs a stage II template that reads questions and takes turns (vicuna_v1 or chatml); " +
                 $"'{template.Name}' does not (set {nameof(o.StageTwoTemplate)})", nameof(o.StageTwoTemplate));
-        if (o.GradientBucketMegabytes < 1) throw new ArgumentException($"{nameof(o.GradientBucketMegabytes)} must be at least 1, not {o.GradientBucketMegabytes}", nameof(o.GradientBucketMegabytes));
+        if (o.GradientBucketMegabytes is < 1) throw new ArgumentException($"{nameof(o.GradientBucketMegabytes)} must be at least 1, not {o.GradientBucketMegabytes}", nameof(o.GradientBucketMegabytes));
         if (o.CollectiveTimeoutSeconds < 1) throw new ArgumentException($"{nameof(o.CollectiveTimeoutSeconds)} must be at least 1, not {o.CollectiveTimeoutSeconds}", nameof(o.CollectiveTimeoutSeconds));
         var launch = o.DataParallel == false ? LaunchEnvironment.Single : LaunchEnvironment.Detect();
         if (o.ExternalBaseWeights && o.ClipFolder is null && !(lora is not null && o.LlmFolder is not null))

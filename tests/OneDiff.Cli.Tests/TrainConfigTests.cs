@@ -77,6 +77,44 @@ public class TrainConfigTests
         Assert.Contains(adapters.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) + " adapter parameters", File.ReadAllText(Path.Combine(Recipes, loraRecipe)));
     }
 
+    [Theory]
+    [InlineData("onediff-vicuna7b-diffcap.yaml", "onediff-vicuna7b-diffcap-8gpu.yaml")]
+    [InlineData("onediff-qwen2-diffcap.yaml", "onediff-qwen2-diffcap-8gpu.yaml")]
+    public void TheEightGpuRecipesAreThePapersPerGpuBatchesWithTheOptimizerStateSharded(string recipe, string eightGpuRecipe)
+    {
+        var paper = TrainConfig.Read(Path.Combine(Recipes, recipe));
+        var c = TrainConfig.Read(Path.Combine(Recipes, eightGpuRecipe));
+        var plan = c.Plan(c.TrainerOptions()).WithRanks(8);
+        var paperPlan = paper.Plan(paper.TrainerOptions());
+        // The paper: 32 pairs a GPU in stage I and 8 in stage II, on 8 GPUs: 256 and 64.
+        Assert.Equal((32, 1, 256L), (plan.StageOne!.BatchSize, plan.StageOne.GradientAccumulation, plan.GlobalBatch(plan.StageOne)));
+        Assert.Equal((8, 1, 64L), (plan.StageTwo.BatchSize, plan.StageTwo.GradientAccumulation, plan.GlobalBatch(plan.StageTwo)));
+        Assert.Equal(paperPlan.GlobalBatch(paperPlan.StageTwo), plan.GlobalBatch(plan.StageTwo));
+        Assert.True(plan.ShardOptimizerState && plan.StageTwo.GradientCheckpointing && plan.StageTwo.MasterWeights);
+        Assert.Equal(paperPlan.Model.ToJson(), plan.Model.ToJson());
+        Assert.Equal(paperPlan.StageTwo.LearningRates, plan.StageTwo.LearningRates);
+        Assert.Equal(paper.Train, c.Train);
+        // Its weights and training state on each of 8 GPUs, with the LLM trained whole: well under
+        // 80 GB, leaving the activations room (docs/distributed.md).
+        var perGpu = plan.Memory(Modeling.Models.OneDiff.TrainingStage.InstructionTuning, TorchSharp.torch.ScalarType.BFloat16);
+        Assert.InRange(perGpu.TotalBytes / 1e9, 30, 50);
+        var oneGpu = paperPlan.Memory(Modeling.Models.OneDiff.TrainingStage.InstructionTuning, TorchSharp.torch.ScalarType.BFloat16);
+        Assert.True(oneGpu.TotalBytes / 1e9 > 100, $"{oneGpu.TotalBytes / 1e9:F1} GB on one GPU");
+    }
+
+    [Fact]
+    public void TrainCheckPrintsTheMemoryPerGpuOfEightRanks()
+    {
+        var (code, output, err) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(Recipes, "onediff-vicuna7b-diffcap-8gpu.yaml"), "--check", "--gpus", "8", "--no-decode");
+        Assert.Equal(ExitCodes.Failed, code); // the models and data are not here: listed as problems
+        Assert.Contains("data-parallel: 8 ranks (planned), optimizer state sharded (ZeRO stage 1)", output);
+        Assert.Contains("batch 32 x 1 accumulated x 8 ranks = 256", output); // stage I (stage II has no data here to plan)
+        var line = output.Split('\n').Single(l => l.StartsWith("GPU memory in bf16 before activations, per GPU of 8: "));
+        double stageTwo = double.Parse(System.Text.RegularExpressions.Regex.Match(line, @"stage II ([\d.]+) GiB").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(stageTwo * 1.073741824 <= 80, line);
+        Assert.Equal("", err);
+    }
+
     static string WriteConfig(string text)
     {
         string dir = TestPaths.NewTempDir("config");

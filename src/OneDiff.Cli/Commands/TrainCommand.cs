@@ -113,7 +113,7 @@ public static class TrainCommand
         if (gpus is { } n && plan is not null) plan = plan.WithRanks(n);
         if (plan is { Ranks: > 1 })
             Console.WriteLine($"data-parallel: {plan.Ranks} ranks ({plan.Launch.Launcher}), optimizer state {(plan.ShardOptimizerState ? "sharded (ZeRO stage 1)" : "on every rank")}, " +
-                $"gradients summed in buckets of {plan.GradientBucketMegabytes} MB; the batches below are per rank, then the global batch");
+                $"gradients summed in buckets of {(plan.GradientBucketMegabytes is { } mb ? $"{mb} MB" : "the engine's size (NCCL 25 MB, MPI 4 MB)")}; the batches below are per rank, then the global batch");
         if (plan is not null) CheckModel(plan, problems);
 
         // Stage I: the single-image captions and the coupled samples they make.

@@ -52,6 +52,7 @@ public sealed unsafe class NcclProcessGroup : ProcessGroup
     }
 
     public override string Engine => "NCCL";
+    public override int DefaultBucketMegabytes => 25;
 
     static void Load()
     {

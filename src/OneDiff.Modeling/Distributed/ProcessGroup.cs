@@ -32,10 +32,19 @@ public abstract class ProcessGroup : IDisposable
     public TimeSpan Timeout { get; }
     /// <summary>"MPI" or "NCCL": what carries the tensors.</summary>
     public abstract string Engine { get; }
+    /// <summary>The gradient bucket that suits the engine: NCCL 25 MB (PyTorch DDP's); MPI 4 MB, where
+    /// on this project's CPU machines a 25 MB sum takes ten times as long per byte (docs/benchmarks.md).</summary>
+    public abstract int DefaultBucketMegabytes { get; }
 
-    /// <summary>Starts the group for a run on <paramref name="device"/>: NCCL for CUDA, MPI for the CPU.</summary>
-    public static ProcessGroup Start(LaunchEnvironment launch, Device device, TimeSpan timeout) =>
-        device.type == DeviceType.CUDA ? new NcclProcessGroup(launch, device, timeout) : new MpiProcessGroup(launch, timeout);
+    /// <summary>Starts the group for a run on <paramref name="device"/>: NCCL for CUDA, MPI for the
+    /// CPU, where the ranks on one machine also share its cores (each takes its part of them for
+    /// libtorch's threads, as torchrun does, instead of every rank starting one per core).</summary>
+    public static ProcessGroup Start(LaunchEnvironment launch, Device device, TimeSpan timeout)
+    {
+        if (device.type == DeviceType.CUDA) return new NcclProcessGroup(launch, device, timeout);
+        if (launch.LocalSize > 1) torch.set_num_threads(Math.Max(1, Environment.ProcessorCount / launch.LocalSize));
+        return new MpiProcessGroup(launch, timeout);
+    }
 
     /// <summary>Sums the contiguous tensor <paramref name="t"/> over every rank, in place.</summary>
     public void AllReduceSum(Tensor t) => Watch("all-reduce", () => AllReduceSumCore(t));
@@ -72,6 +81,9 @@ public abstract class ProcessGroup : IDisposable
     {
         Console.Error.WriteLine($"rank {rank} of {size}: {reason}; ending the job so that no rank waits for this one");
         Console.Error.Flush();
+        // The launcher forwards a process's output on its own time, and stops once it ends the job:
+        // a moment for the line above to reach the job's output.
+        Thread.Sleep(500);
         // MPI_Abort from the watchdog's thread needs MPI_THREAD_MULTIPLE; without it the process
         // ends itself, which the launcher notices and answers by ending the others.
         if (fromWatchdog && !OpenMpi.AbortFromAnyThread) System.Diagnostics.Process.GetCurrentProcess().Kill();
@@ -115,6 +127,7 @@ public sealed class MpiProcessGroup : ProcessGroup
     }
 
     public override string Engine => "MPI";
+    public override int DefaultBucketMegabytes => 4;
 
     static (IntPtr Pointer, int Count, IntPtr Type) Buffer(Tensor t, bool sum)
     {
