@@ -24,14 +24,19 @@ static class DataParallelBenchmark
         int steps = Arg(args, "--steps", 6), warmup = Arg(args, "--warmup", 2);
         bool sharded = args.Contains("--sharded");
         var launch = LaunchEnvironment.Detect();
+        // --device cuda: on the GPU (bf16; NCCL under the data-parallel machinery); --data-parallel:
+        // the machinery also for one process (what the GPU check runs on one card).
+        var resolved = OneDiff.Modeling.Runtime.DeviceSelector.Resolve(Arg(args, "--device") ?? "cpu");
+        var device = resolved.IsCuda && launch.Size > 1 ? torch.device(DeviceType.CUDA, launch.LocalRank) : resolved.ToTorch();
+        bool machinery = launch.Size > 1 || args.Contains("--data-parallel");
         var tiny = OneDiffConfig.Tiny;
         var config = tiny with
         {
             Llm = tiny.Llm with { HiddenSize = hidden, IntermediateSize = hidden * 11 / 4, NumHiddenLayers = layers, NumAttentionHeads = hidden / 64, NumKeyValueHeads = hidden / 64, HeadDim = 64 },
         };
         torch.manual_seed(0);
-        using var model = new OneDiffModel(config);
-        using var group = launch.Size > 1 ? ProcessGroup.Start(launch, torch.CPU, TimeSpan.FromMinutes(10)) : null;
+        using var model = OneDiffPretrained.Build(config, null, device, resolved.DefaultDtype);
+        using var group = machinery ? ProcessGroup.Start(launch, device, TimeSpan.FromMinutes(10)) : null;
         int bucketMb = Arg(args, "--bucket-mb", group?.DefaultBucketMegabytes ?? 0);
         var parallel = group is null ? null : new DataParallel(group) { BucketBytes = (long)bucketMb << 20, ShardOptimizerState = sharded };
 
@@ -49,7 +54,7 @@ static class DataParallelBenchmark
         };
         var times = new List<double>();
         var clock = Stopwatch.StartNew();
-        new TrainingLoop(model, torch.CPU, parallel).Run(data, settings, afterStep: step =>
+        new TrainingLoop(model, device, parallel).Run(data, settings, afterStep: step =>
         {
             if (step > warmup) times.Add(clock.Elapsed.TotalSeconds);
             else clock.Restart();
@@ -65,14 +70,16 @@ static class DataParallelBenchmark
             var trained = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
             foreach (var (_, p) in trained) p.grad = torch.randn_like(p);
             parallel.ReduceGradients(trained, null);
+            if (resolved.IsCuda) torch.cuda.synchronize();
             var sw = Stopwatch.StartNew();
             for (int i = 0; i < 5; i++) parallel.ReduceGradients(trained, null);
+            if (resolved.IsCuda) torch.cuda.synchronize();
             reduce = sw.Elapsed.TotalSeconds / 5;
         }
         if (launch.IsMain)
             Console.WriteLine(JsonSerializer.Serialize(new
             {
-                what = "ddp_step", ranks = launch.Size, micro_batch = batch, global_batch = batch * launch.Size, llm_hidden = hidden, llm_layers = layers,
+                what = "ddp_step", device = resolved.Name, engine = group?.Engine, ranks = launch.Size, micro_batch = batch, global_batch = batch * launch.Size, llm_hidden = hidden, llm_layers = layers,
                 trained_params = model.TrainableParameters().Sum(t => t.Parameter.numel()), bucket_mb = bucketMb, sharded,
                 step_s = Math.Round(perStep, 4), samples_per_s = Math.Round(batch * launch.Size / perStep, 2),
                 reduce_s = reduce is null ? (double?)null : Math.Round(reduce.Value, 4),

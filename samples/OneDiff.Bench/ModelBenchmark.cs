@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using OneDiff.Modeling.Distributed;
 using OneDiff.Modeling.Generation;
 using OneDiff.Modeling.Models.Llama;
 using OneDiff.Modeling.Models.OneDiff;
@@ -68,6 +69,13 @@ static class ModelBenchmark
         bool cudaNorm = chosen.Norm ?? resolved.IsCuda;
         var defaults = new List<(bool? Norm, bool Projections, bool Scripted)> { chosen };
         var compared = new List<(bool? Norm, bool Projections, bool Scripted)> { chosen, (!cudaNorm, chosen.Projections, chosen.Scripted), (chosen.Norm, !chosen.Projections, chosen.Scripted), (chosen.Norm, chosen.Projections, !chosen.Scripted) };
+        // --data-parallel: every step also with the data-parallel machinery of one rank (the launcher's
+        // ranks if started by one): gradients summed through the group (NCCL on CUDA, MPI on the CPU)
+        // in buckets, the loss summed, the ranks asked whether to stop; taken in turn with the plain step.
+        using var group = args.Contains("--data-parallel") ? ProcessGroup.Start(LaunchEnvironment.Detect(), device, TimeSpan.FromMinutes(10)) : null;
+        var parallel = group is null ? null : new DataParallel(group) { BucketBytes = (long)Arg(args, "--bucket-mb", group.DefaultBucketMegabytes) << 20 };
+        if (group is not null) Print(new { what = "data_parallel", engine = group.Engine, ranks = group.Size, bucket_mb = parallel!.BucketBytes >> 20 });
+
         bool sft = !args.Contains("--skip-sft"), generate = !args.Contains("--skip-generate");
         if (sft) MeasureSft(defaults, "defaults");
         if (generate) MeasureGeneration(defaults, "defaults");
@@ -85,8 +93,9 @@ static class ModelBenchmark
             return $"rms_norm {(v.Norm ?? resolved.IsCuda ? "fused" : "elementwise")}, projections {(v.Projections ? "fused" : "separate")}, decoding {(v.Scripted ? "scripted" : "layers")}";
         }
 
-        void MeasureSft(List<(bool? Norm, bool Projections, bool Scripted)> forms, string pass)
+        void MeasureSft(List<(bool? Norm, bool Projections, bool Scripted)> kernelForms, string pass)
         {
+            var forms = kernelForms.SelectMany(k => (parallel is null ? [false] : new[] { false, true }).Select(dp => (k.Norm, k.Projections, k.Scripted, DataParallel: dp))).ToList();
             if (lora is not null) model.language_model.model.AttachLora(lora);
             model.SetStage(TrainingStage.InstructionTuning);
             model.train();
@@ -94,6 +103,7 @@ static class ModelBenchmark
             var named = model.named_parameters().GroupBy(p => p.parameter.Handle).ToDictionary(g => g.Key, g => g.First().name);
             var groups = model.TrainableParameters().GroupBy(t => t.Group)
                 .Select(g => new AdamW.Group(g.Key, 2e-5, g.Select(t => (named[t.Parameter.Handle], t.Parameter)).ToList())).ToList();
+            var trained = groups.SelectMany(g => g.Parameters).ToList();
             using var optimizer = new AdamW(groups) { MasterWeights = masterWeights };
             var times = forms.Select(_ => new List<double>()).ToList();
             var losses = new double[forms.Count];
@@ -101,7 +111,7 @@ static class ModelBenchmark
             for (int step = 0; step < steps + 2; step++)
                 foreach (int f in Rotation(forms.Count, step))
                 {
-                    Use(forms[f]);
+                    Use((forms[f].Norm, forms[f].Projections, forms[f].Scripted));
                     var prompts = Enumerable.Range(0, batch).Select(_ => new EncodedPrompt(Ids(Prefix), Ids(Prompt), Ids(Answer))).ToList();
                     Sync(resolved);
                     var t = Stopwatch.StartNew();
@@ -112,6 +122,14 @@ static class ModelBenchmark
                         seq = Prefix + visual.shape[1] + Prompt + Answer;
                         var l = model.Loss(visual, prompts);
                         l.backward();
+                        if (forms[f].DataParallel)
+                        {
+                            // What TrainingLoop adds to a step in a job: the stop question, the sums.
+                            parallel!.Group.Any(false);
+                            parallel.ReduceGradients(trained, null);
+                            using var total = l.detach().clone();
+                            parallel.SumScalar(total);
+                        }
                         optimizer.Update(1.0);
                         optimizer.ZeroGrad();
                         if (step == steps + 1) losses[f] = l.item<float>();
@@ -131,7 +149,8 @@ static class ModelBenchmark
                 {
                     what = "sft_step", batch, seq, median_s = Math.Round(s, 4), samples_per_s = Math.Round(batch / s, 2), tokens_per_s = Math.Round(tokens / s),
                     model_tflops_per_s = Math.Round(flops / s / 1e12, 1), loss = Math.Round(losses[f], 4), peak_mem_gib = memory?.PeakGiB,
-                    peak_rss_gib = PeakResidentGiB(), checkpointing, master_weights = masterWeights, lora_rank = lora?.Rank, trainable_params = trainable, kernels = Use(forms[f]), pass,
+                    peak_rss_gib = PeakResidentGiB(), checkpointing, master_weights = masterWeights, lora_rank = lora?.Rank, trainable_params = trainable,
+                    kernels = Use((forms[f].Norm, forms[f].Projections, forms[f].Scripted)), data_parallel = forms[f].DataParallel, pass,
                 });
             }
             Use(chosen);

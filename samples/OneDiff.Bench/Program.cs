@@ -16,7 +16,7 @@ return args.FirstOrDefault() switch
 static int Usage()
 {
     Console.Error.WriteLine("usage: OneDiff.Bench metrics [--items N] [--refs N] [--repeats N] [--write-input FILE]");
-    Console.Error.WriteLine("       OneDiff.Bench model [--preset Vicuna7B|Qwen2_7B|Tiny] [--device auto|cpu|cuda] [--batch 8] [--gen-batch 16] [--new-tokens 32] [--steps 5] [--layers N] [--skip-sft] [--skip-generate] [--checkpointing] [--master-weights] [--lora RANK] [--compare-kernels] [--rms-norm fused|elementwise] [--projections fused|separate] [--decoding scripted|layers]");
+    Console.Error.WriteLine("       OneDiff.Bench model [--preset Vicuna7B|Qwen2_7B|Tiny] [--device auto|cpu|cuda] [--batch 8] [--gen-batch 16] [--new-tokens 32] [--steps 5] [--layers N] [--skip-sft] [--skip-generate] [--checkpointing] [--master-weights] [--lora RANK] [--compare-kernels] [--rms-norm fused|elementwise] [--projections fused|separate] [--decoding scripted|layers] [--data-parallel [--bucket-mb N]]");
     Console.Error.WriteLine("       OneDiff.Bench overhead [--layers 32] [--tokens 128] [--repeats 7] [--hidden 32] [--heads 4] [--kv-heads 4] [--batch 1] [--prefix 16]");
     Console.Error.WriteLine("       OneDiff.Bench training-memory [--pairs 6000] [--preload]");
     Console.Error.WriteLine("       OneDiff.Bench pair-search [--images 20000] [--dim 768] [--neighbors 1] [--device cpu|cuda]");

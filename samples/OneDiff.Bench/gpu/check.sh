@@ -7,8 +7,9 @@
 # device tool returns at most 8 files: summary.txt, six logs, quickstart.json), and nvidia-smi's
 # peak of used memory while it ran: the same measure for both programs (the reference prints
 # PyTorch's allocated peak, which TorchSharp cannot read). A summary ends stdout.
-# Arguments name a subset of the parts instead (reference_generate, ours_generate and lora exist
-# only for that): e.g. `check.sh reference_generate ours_generate parity lora`, about 2 1/2 minutes.
+# Arguments name a subset of the parts instead (reference_generate, ours_generate, lora, ddp and
+# ddp_loop exist only for that): e.g. `check.sh reference_generate ours_generate parity lora`, about
+# 2 1/2 minutes; `check.sh ddp ddp_loop` for data-parallel training (docs/distributed.md).
 set -uo pipefail
 out="${OUT:-/tmp/onediff-gpu-check}"
 mkdir -p "$out"
@@ -68,13 +69,19 @@ if want checkpointing; then part checkpointing 70 bash .gpu/on-device.sh OneDiff
 # The one-GPU LoRA recipe's step (rank 128, checkpointing): its peak memory. Not in the whole check
 # (no room in one call); name it.
 if named lora; then part lora 90 bash .gpu/on-device.sh OneDiff.Bench.dll model --preset Vicuna7B --layers "$layers" --lora 128 --checkpointing --skip-generate; fi
+# Data-parallel training (not in the whole check; name them, about 3 1/2 minutes with both):
+# ddp, the 7B stage-II step (pure-bf16 optimizer, batch 8) with the machinery of one rank on NCCL
+# and without it, taken in turn (the goal: within 3 %); ddp_loop, the trainer's own loop as one
+# rank on NCCL (a Tiny-shaped model with a wider LLM), its collectives' engine in the line.
+if named ddp; then part ddp 170 bash .gpu/on-device.sh OneDiff.Bench.dll model --preset Vicuna7B --layers "$layers" --data-parallel --skip-generate; fi
+if named ddp_loop; then part ddp_loop 60 bash .gpu/on-device.sh OneDiff.Bench.dll ddp-step --device cuda --data-parallel --hidden 2048 --layers 8 --batch 8 --steps 8; fi
 if want quickstart; then part quickstart 90 bash .gpu/on-device.sh OneDiff.Quickstart.dll --metrics-out "$out/quickstart.json"; fi
 # The reference's prefill alone (one new token), to split its generation time as ours is split.
 if want reference_prefill; then part reference_prefill 50 python3 .gpu/reference/onediff_pytorch_reference.py --layers "$layers" --skip-sft --new-tokens 1; fi
 
 echo "== summary"
 cat "$out/summary.txt"
-for f in reference reference_generate ours ours_generate checkpointing lora reference_prefill; do grep -h '"what"' "$out/$f.log" 2>/dev/null; done
+for f in reference reference_generate ours ours_generate checkpointing lora ddp ddp_loop reference_prefill; do grep -h '"what"' "$out/$f.log" 2>/dev/null; done
 grep -hE "Total:|\[FAIL\]" "$out/parity.log" 2>/dev/null | tail -3
 grep -hiE "cider|held-out" "$out/quickstart.log" 2>/dev/null | tail -3
 # The exit status: 1 where any part failed (each part's own status is in the summary).

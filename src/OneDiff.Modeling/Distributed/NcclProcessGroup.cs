@@ -36,13 +36,12 @@ public sealed unsafe class NcclProcessGroup : ProcessGroup
     public NcclProcessGroup(LaunchEnvironment launch, Device device, TimeSpan timeout) : base(launch, timeout)
     {
         _device = device;
-        var (rank, size) = OpenMpi.Start();
-        if (rank != launch.Rank || size != launch.Size)
-            throw new InvalidOperationException($"MPI says rank {rank} of {size}, the launcher's environment {launch}: the job was not started by one launcher");
+        StartMpi();
+        int rank = launch.Rank, size = launch.Size;
         Load();
         UniqueId id;
         if (rank == 0) Check(_getUniqueId(&id), "ncclGetUniqueId");
-        OpenMpi.Broadcast((IntPtr)(&id), sizeof(UniqueId), OpenMpi.Byte, 0);
+        if (UsesMpi) OpenMpi.Broadcast((IntPtr)(&id), sizeof(UniqueId), OpenMpi.Byte, 0);
         IntPtr comm;
         // NCCL works on the thread's current CUDA device, which libtorch's allocations leave as it
         // was: set it to the one this process trains on (cuda:{local rank}).

@@ -25,6 +25,22 @@ public abstract class ProcessGroup : IDisposable
         _watchdog = new Timer(_ => CheckWaiting(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
+    /// <summary>Whether MPI runs in this process: always in a job of several ranks; for one rank
+    /// only where Open MPI is installed (a job of one needs nothing from it, and the GPU machines
+    /// have NCCL but not always MPI).</summary>
+    protected bool UsesMpi { get; private set; }
+
+    /// <summary>Starts MPI and checks that it sees the job the launcher's environment describes.</summary>
+    protected void StartMpi()
+    {
+        (int Rank, int Size) world;
+        try { world = OpenMpi.Start(); }
+        catch (DllNotFoundException) when (Launch.Size == 1) { return; }
+        if (world.Rank != Launch.Rank || world.Size != Launch.Size)
+            throw new InvalidOperationException($"MPI says rank {world.Rank} of {world.Size}, the launcher's environment {Launch}: the job was not started by one launcher");
+        UsesMpi = true;
+    }
+
     public LaunchEnvironment Launch { get; }
     public int Rank => Launch.Rank;
     public int Size => Launch.Size;
@@ -60,6 +76,7 @@ public abstract class ProcessGroup : IDisposable
     /// <summary>Sums host values over every rank (MPI), in place.</summary>
     public unsafe void AllReduceSum(double[] values) => Watch("all-reduce of host values", () =>
     {
+        if (!UsesMpi) return; // one rank: the sum is its own
         fixed (double* p = values) OpenMpi.AllReduceSum((IntPtr)p, values.Length, OpenMpi.Double);
     });
 
@@ -71,13 +88,13 @@ public abstract class ProcessGroup : IDisposable
         return v[0] > 0;
     }
 
-    public void Barrier() => Watch("barrier", OpenMpi.Barrier);
+    public void Barrier() => Watch("barrier", () => { if (UsesMpi) OpenMpi.Barrier(); });
 
     /// <summary>Ends every process of the job at once, after saying why on stderr: what a rank does
     /// when it fails, so that the others do not wait for it in their next collective.</summary>
     public void Abort(string reason, int code = 1) => AbortJob(Rank, Size, reason, code, fromWatchdog: false);
 
-    static void AbortJob(int rank, int size, string reason, int code, bool fromWatchdog)
+    void AbortJob(int rank, int size, string reason, int code, bool fromWatchdog)
     {
         Console.Error.WriteLine($"rank {rank} of {size}: {reason}; ending the job so that no rank waits for this one");
         Console.Error.Flush();
@@ -86,7 +103,7 @@ public abstract class ProcessGroup : IDisposable
         Thread.Sleep(500);
         // MPI_Abort from the watchdog's thread needs MPI_THREAD_MULTIPLE; without it the process
         // ends itself, which the launcher notices and answers by ending the others.
-        if (fromWatchdog && !OpenMpi.AbortFromAnyThread) System.Diagnostics.Process.GetCurrentProcess().Kill();
+        if (!UsesMpi || (fromWatchdog && !OpenMpi.AbortFromAnyThread)) System.Diagnostics.Process.GetCurrentProcess().Kill();
         OpenMpi.Abort(code);
     }
 
@@ -119,12 +136,7 @@ public abstract class ProcessGroup : IDisposable
 /// <summary>Collectives of CPU tensors over MPI (float32 and float64 sums; any dtype broadcast as bytes).</summary>
 public sealed class MpiProcessGroup : ProcessGroup
 {
-    public MpiProcessGroup(LaunchEnvironment launch, TimeSpan timeout) : base(launch, timeout)
-    {
-        var (rank, size) = OpenMpi.Start();
-        if (rank != launch.Rank || size != launch.Size)
-            throw new InvalidOperationException($"MPI says rank {rank} of {size}, the launcher's environment {launch}: the job was not started by one launcher");
-    }
+    public MpiProcessGroup(LaunchEnvironment launch, TimeSpan timeout) : base(launch, timeout) => StartMpi();
 
     public override string Engine => "MPI";
     public override int DefaultBucketMegabytes => 4;
@@ -148,18 +160,18 @@ public sealed class MpiProcessGroup : ProcessGroup
     protected override void AllReduceSumCore(Tensor t)
     {
         var (p, n, type) = Buffer(t, sum: true);
-        OpenMpi.AllReduceSum(p, n, type);
+        if (UsesMpi) OpenMpi.AllReduceSum(p, n, type);
     }
 
     protected override void ReduceSumCore(Tensor t, int root)
     {
         var (p, n, type) = Buffer(t, sum: true);
-        OpenMpi.ReduceSum(p, n, type, root, Rank);
+        if (UsesMpi) OpenMpi.ReduceSum(p, n, type, root, Rank);
     }
 
     protected override void BroadcastCore(Tensor t, int root)
     {
         var (p, n, type) = Buffer(t, sum: false);
-        OpenMpi.Broadcast(p, n, type, root);
+        if (UsesMpi) OpenMpi.Broadcast(p, n, type, root);
     }
 }
