@@ -37,7 +37,7 @@ public class ErrorRuleTests(OverfitFixture f)
     [InlineData("data", "mine-pairs --llava a --images b --clip c --out d --min-similarity 0.9 --max-similarity 0.8", "the similarity band [0.9, 0.8) is empty")]
     [InlineData("data", "chat-requests --candidates a --model m --out b --max-tokens 0", "--max-tokens must be 1 or more")]
     [InlineData("data", "fill-captions --candidates a --out b", "Option '--answers' is required")]
-    [InlineData("train", "--config c.yaml --all", "--no-decode and --all apply to --check only")]
+    [InlineData("train", "--config c.yaml --all", "--no-decode, --all and --gpus apply to --check only")]
     [InlineData("caption", "--model m.zip --before a.png", "give one pair (--before A --after B), or many")]
     [InlineData("caption", "--model m.zip --pairs p.tsv --beams 0", "NumBeams must be 1 or more, not 0")]
     public void AWrongCommandLineExits2(string command, string args, string expected)

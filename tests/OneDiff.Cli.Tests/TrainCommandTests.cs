@@ -106,7 +106,7 @@ public class TrainCheckTests
 
         var (code2, _, err2) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--no-decode");
         Assert.Equal(ExitCodes.Usage, code2);
-        Assert.Contains("--no-decode and --all apply to --check only", err2);
+        Assert.Contains("--no-decode, --all and --gpus apply to --check only", err2);
         Assert.False(File.Exists(Path.Combine(dir, "out", "model.zip")));
     }
 
