@@ -33,19 +33,17 @@ var train = catalog.LoadDataset("diffcap", data, "train");
 var test = catalog.LoadDataset("diffcap", data, "test");
 var singles = catalog.LoadImageCaptions(Path.Combine(data, "captions.json"), data);
 
-// 2. Train the Tiny preset through both stages.
+// 2. Train the Tiny preset through both stages, with its own steps and learning rates
+//    (PresetDefaults.Tiny); the arguments override them for experiments.
 var trainer = catalog.Trainers.OneDiff(new DiffCaptionTrainer.Options
 {
     Preset = "Tiny",
     CaptionData = singles,
-    StageOneSteps = int.Parse(ArgValue(args, "--stage1-steps") ?? "20"),
-    StageOneProjectorLearningRate = 2e-3,
-    StageOneDeltaLearningRate = 1e-3,
-    StageTwoEpochs = int.Parse(ArgValue(args, "--epochs") ?? "10"),
-    StageTwoLearningRate = double.Parse(ArgValue(args, "--lr") ?? "3e-3", System.Globalization.CultureInfo.InvariantCulture),
-    StageTwoLanguageModelLearningRate = double.Parse(ArgValue(args, "--llm-lr") ?? "5e-4", System.Globalization.CultureInfo.InvariantCulture),
+    StageOneSteps = ArgValue(args, "--stage1-steps") is { } stageOneSteps ? int.Parse(stageOneSteps) : null,
+    StageTwoEpochs = ArgValue(args, "--epochs") is { } epochs ? int.Parse(epochs) : null,
+    StageTwoLearningRate = ArgValue(args, "--lr") is { } lr ? double.Parse(lr, System.Globalization.CultureInfo.InvariantCulture) : null,
+    StageTwoLanguageModelLearningRate = ArgValue(args, "--llm-lr") is { } llmLr ? double.Parse(llmLr, System.Globalization.CultureInfo.InvariantCulture) : null,
     BatchSize = int.Parse(ArgValue(args, "--batch") ?? "16"),
-    WarmupFraction = 0.05,
     CacheVisionFeatures = true,
     Fusion = ArgValue(args, "--fusion") switch { null => null, "sequence" => PairFusion.Sequence, "channel" => PairFusion.ChannelConcat, var f => throw new ArgumentException($"--fusion: '{f}' is neither sequence nor channel") },
     PackReferences = args.Contains("--pack"),

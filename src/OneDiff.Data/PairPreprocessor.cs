@@ -72,7 +72,8 @@ public static class PairPreprocessor
     }
 
     /// <summary>Prepares rows ahead of the consumer (order kept, bounded).</summary>
-    public static IEnumerable<PreparedPair> PrepareAll(IEnumerable<(DiffCapRecord Record, ImageInput Image1, ImageInput Image2)> rows,
+    /// <param name="rows">each with how a problem names it ("row 5", "id 12").</param>
+    public static IEnumerable<PreparedPair> PrepareAll(IEnumerable<(DiffCapRecord Record, ImageInput Image1, ImageInput Image2, string Where)> rows,
         ClipImageProcessor processor, DataReport report, int ahead = 64)
     {
         var queue = new Queue<Task<PreparedPair?>>();
@@ -85,7 +86,7 @@ public static class PairPreprocessor
                 more = e.MoveNext();
                 if (!more) break;
                 var row = e.Current;
-                queue.Enqueue(Task.Run(() => PrepareOne(row.Record, row.Image1, row.Image2, processor, report)));
+                queue.Enqueue(Task.Run(() => PrepareOne(row.Record, row.Image1, row.Image2, processor, report, row.Where)));
             }
             if (queue.Count == 0) yield break;
             var pair = queue.Dequeue().GetAwaiter().GetResult();

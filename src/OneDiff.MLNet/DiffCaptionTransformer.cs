@@ -86,7 +86,7 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
         ArgumentNullException.ThrowIfNull(rows);
         var report = new DataReport(BadInputMode.Error);
         var batch = new List<PreparedPair>();
-        foreach (var pair in PairPreprocessor.PrepareAll(rows.Select(r => (r.Record, r.Image1, r.Image2)), _processor, report, ahead: 2 * Settings.BatchSize))
+        foreach (var pair in PairPreprocessor.PrepareAll(rows.Select(r => (r.Record, r.Image1, r.Image2, r.Where)), _processor, report, ahead: 2 * Settings.BatchSize))
         {
             batch.Add(pair);
             if (batch.Count < Settings.BatchSize) continue;

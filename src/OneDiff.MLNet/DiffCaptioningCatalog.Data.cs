@@ -82,8 +82,9 @@ public sealed partial class DiffCaptioningCatalog
     /// errors for a missing, truncated or foreign file, and finds the transformer inside a chain.
     /// <paramref name="overrides"/> pick the device and the decoding instead of the saved ones.
     /// </summary>
-    public static DiffCaptionTransformer LoadTransformer(MLContext ml, string path, CaptioningOverrides? overrides = null)
+    public DiffCaptionTransformer LoadTransformer(string path, CaptioningOverrides? overrides = null)
     {
+        var ml = Context;
         if (!File.Exists(path)) throw new FileNotFoundException($"model file not found: {path}", path);
         // Checked before the (possibly many-GB) load, so a bad value fails at once.
         overrides?.ApplyTo(new CaptioningSettings());
@@ -103,8 +104,9 @@ public sealed partial class DiffCaptioningCatalog
     }
 
     /// <summary>What a saved OneDiff model is and needs (its header), without loading its weights.</summary>
-    public static SavedModelInfo ReadModelInfo(MLContext ml, string path)
+    public SavedModelInfo ReadModelInfo(string path)
     {
+        var ml = Context;
         if (!File.Exists(path)) throw new FileNotFoundException($"model file not found: {path}", path);
         var previous = DiffCaptionTransformer.HeaderOnly.Value;
         DiffCaptionTransformer.HeaderOnly.Value = true;

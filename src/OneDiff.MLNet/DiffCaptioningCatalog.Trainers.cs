@@ -18,8 +18,11 @@ public sealed class DiffCaptioningTrainers
     public DiffCaptionTrainer OneDiff(DiffCaptionTrainer.Options options) => new(_catalog, options);
 
     /// <summary>The OneDiff trainer with the common settings; everything else as in <see cref="DiffCaptionTrainer.Options"/>.</summary>
-    public DiffCaptionTrainer OneDiff(string image1ColumnName = "Image1", string image2ColumnName = "Image2", string referencesColumnName = "References",
-        string predictedCaptionColumnName = "PredictedCaption", string preset = "Vicuna7B", int stageTwoEpochs = 1, int batchSize = 8, string device = "auto") =>
+    /// <param name="preset">"Tiny" (trains on a CPU in minutes, from random weights), or "Vicuna7B" /
+    /// "Qwen2_7B" (the paper's model, which needs its pretrained folders: use the Options overload to give them).</param>
+    /// <param name="stageTwoEpochs">null: the preset's (Tiny: 10; the paper's: 1).</param>
+    public DiffCaptionTrainer OneDiff(string preset, string image1ColumnName = "Image1", string image2ColumnName = "Image2", string referencesColumnName = "References",
+        string predictedCaptionColumnName = "PredictedCaption", int? stageTwoEpochs = null, int batchSize = 8, string device = "auto") =>
         new(_catalog, new DiffCaptionTrainer.Options
         {
             Image1ColumnName = image1ColumnName, Image2ColumnName = image2ColumnName, ReferencesColumnName = referencesColumnName,

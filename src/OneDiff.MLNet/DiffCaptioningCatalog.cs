@@ -12,6 +12,8 @@ public sealed partial class DiffCaptioningCatalog
 {
     internal MLContext Context { get; }
     internal IHost Host { get; }
+    /// <summary>The seed the MLContext was made with (<c>new MLContext(seed: n)</c>), or null.</summary>
+    internal int? Seed => ((IHostEnvironmentInternal)Context).Seed;
 
     internal DiffCaptioningCatalog(MLContext context)
     {

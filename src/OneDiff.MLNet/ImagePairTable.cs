@@ -9,7 +9,12 @@ namespace OneDiff.MLNet;
 
 /// <summary>One row of an image-pair table: the record (paths may be empty when the images come as
 /// bytes or pixels) and its two images.</summary>
-public sealed record ImagePairRow(DiffCapRecord Record, ImageInput Image1, ImageInput Image2);
+public sealed record ImagePairRow(DiffCapRecord Record, ImageInput Image1, ImageInput Image2)
+{
+    /// <summary>How a problem names the row: "id X" for a record of a dataset; "row N" (with its id
+    /// where the table has an id column) for a row of an IDataView.</summary>
+    public string Where { get; init; } = $"id {Record.Id}";
+}
 
 /// <summary>
 /// Reads image pairs out of an <see cref="IDataView"/> and builds one from DiffCap records. All
@@ -104,20 +109,24 @@ public static class ImagePairTable
         var idGet = TextGetter(row, Optional(schema, columns.IdColumnName, "id"));
         return index =>
         {
-            string rowId = idGet?.Invoke() is { Length: > 0 } s ? s : index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            string? id = idGet?.Invoke() is { Length: > 0 } s ? s : null;
+            string rowId = id ?? index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            string where = id is null ? $"row {index}" : $"row {index} (id {id})";
             var captions = references?.Invoke().Where(x => !string.IsNullOrWhiteSpace(x)).ToList() ?? [];
             if (requireReferences && captions.Count == 0)
-                throw new InvalidOperationException($"row {index} (id {rowId}): column '{columns.ReferencesColumnName}' holds no reference captions");
+                throw new InvalidOperationException($"{where}: column '{columns.ReferencesColumnName}' holds no reference captions");
             string taskName = taskGet?.Invoke() is { Length: > 0 } t ? t : "diffcap";
             string promptText = promptGet?.Invoke() is { Length: > 0 } p ? p : TaskPrompts.For(taskName);
-            var a = image1($"row {index} column '{c1.Name}'");
-            var b = image2($"row {index} column '{c2.Name}'");
+            var a = image1(where, $"column '{c1.Name}'");
+            var b = image2(where, $"column '{c2.Name}'");
             var record = new DiffCapRecord(rowId, a.Path ?? "", b.Path ?? "", promptText, captions, taskName, groupGet?.Invoke() is { Length: > 0 } g ? g : null);
-            return new ImagePairRow(record, a, b);
+            return new ImagePairRow(record, a, b) { Where = where };
         };
     }
 
-    static Func<string, ImageInput> ImageGetter(DataViewRow cursor, DataViewSchema.Column c, ImageSpill? spill)
+    /// <summary>Reads the current row's image of column <paramref name="c"/>; its arguments name the
+    /// row and the image (for an image in memory, its column).</summary>
+    static Func<string, string, ImageInput> ImageGetter(DataViewRow cursor, DataViewSchema.Column c, ImageSpill? spill)
     {
         switch (KindOf(c))
         {
@@ -125,13 +134,13 @@ public static class ImagePairTable
                 {
                     var g = cursor.GetGetter<ReadOnlyMemory<char>>(c);
                     ReadOnlyMemory<char> v = default;
-                    return _ => { g(ref v); return ImageInput.FromPath(v.ToString()); };
+                    return (_, _) => { g(ref v); return ImageInput.FromPath(v.ToString()); };
                 }
             case ImageKind.Bytes:
                 {
                     var g = cursor.GetGetter<VBuffer<byte>>(c);
                     VBuffer<byte> v = default;
-                    return name =>
+                    return (_, name) =>
                     {
                         g(ref v);
                         var bytes = v.DenseValues().ToArray();
@@ -142,9 +151,17 @@ public static class ImagePairTable
                 {
                     var g = cursor.GetGetter<MLImage>(c);
                     MLImage v = null!;
-                    return name =>
+                    return (where, name) =>
                     {
-                        g(ref v);
+                        // ML.NET's LoadImages reads the file here, and its errors name neither the row
+                        // nor the column (a bare FileNotFoundException): named here, with the file.
+                        try { g(ref v); }
+                        catch (Exception e) when (e is IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
+                        {
+                            string? file = e is FileNotFoundException { FileName: { } f } ? f : null;
+                            string reason = file is null ? e.Message : e.Message.Replace(file, "").Replace("''", "").Trim().TrimEnd(':', '.').Trim();
+                            throw new DataException(new DataProblem(where, file ?? name, $"{name} (LoadImages) could not read the image: {reason}"));
+                        }
                         var rgb = ToRgb(v, name);
                         return spill is null ? ImageInput.FromPixels(rgb, name) : spill.Add(rgb, name);
                     };

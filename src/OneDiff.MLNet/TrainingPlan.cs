@@ -90,7 +90,8 @@ public sealed record TrainingPlan
     /// cannot take, throws an <see cref="ArgumentException"/> naming it; a folder that cannot be
     /// read is recorded in <see cref="FolderProblems"/>.</summary>
     /// <param name="inputs">the tables the run is given; null: those set on <paramref name="o"/>.</param>
-    public static TrainingPlan Resolve(DiffCaptionTrainer.Options o, TrainingInputs? inputs = null)
+    /// <param name="contextSeed">the MLContext's seed, taken where <see cref="DiffCaptionTrainer.Options.Seed"/> is not set.</param>
+    public static TrainingPlan Resolve(DiffCaptionTrainer.Options o, TrainingInputs? inputs = null, int? contextSeed = null)
     {
         ArgumentNullException.ThrowIfNull(o);
         inputs ??= TrainingInputs.Of(o);
@@ -112,15 +113,19 @@ public sealed record TrainingPlan
             throw new ArgumentException($"{nameof(o.ExternalBaseWeights)} needs {nameof(o.ClipFolder)}, or {nameof(o.LlmFolder)} with LoRA ({nameof(o.LoraRank)} above 0): " +
                 "weights from a folder to reference", nameof(o.ExternalBaseWeights));
 
+        var d = PresetDefaults.For(o.Preset);
+        int seed = o.Seed ?? contextSeed ?? 1;
+        double warmup = o.WarmupFraction ?? d.WarmupFraction;
         StageSettings Stage(TrainingStage stage, int epochs, int? steps, int batchSize, int accumulation, Dictionary<string, double> rates) => new()
         {
             Stage = stage, Epochs = epochs, MaxSteps = steps, BatchSize = batchSize, GradientAccumulation = accumulation, LearningRates = rates,
-            WarmupFraction = o.WarmupFraction, WeightDecay = o.WeightDecay, MaxGradNorm = o.MaxGradNorm, Seed = o.Seed,
+            WarmupFraction = warmup, WeightDecay = o.WeightDecay, MaxGradNorm = o.MaxGradNorm, Seed = seed,
             CacheVisionFeatures = o.CacheVisionFeatures, GradientCheckpointing = o.GradientCheckpointing, MasterWeights = o.MasterWeights,
             CheckpointFolder = o.CheckpointFolder, CheckpointEvery = o.CheckpointEvery, KeepCheckpoints = o.KeepCheckpoints, Resume = o.Resume,
         };
-        var stageTwoRates = new Dictionary<string, double> { ["projectors"] = o.StageTwoLearningRate, ["delta_module"] = o.StageTwoLearningRate };
-        if (lora is null) stageTwoRates["language_model"] = o.StageTwoLanguageModelLearningRate ?? o.StageTwoLearningRate;
+        double stageTwoRate = o.StageTwoLearningRate ?? d.StageTwoLearningRate;
+        var stageTwoRates = new Dictionary<string, double> { ["projectors"] = stageTwoRate, ["delta_module"] = stageTwoRate };
+        if (lora is null) stageTwoRates["language_model"] = o.StageTwoLanguageModelLearningRate ?? (o.StageTwoLearningRate is not null ? null : d.StageTwoLanguageModelLearningRate) ?? stageTwoRate;
         else stageTwoRates["lora"] = o.LoraLearningRate;
 
         var pairs = new ImagePairColumns
@@ -134,16 +139,21 @@ public sealed record TrainingPlan
             Columns = new TrainingColumns(pairs, o.PredictedCaptionColumnName, o.CaptionImageColumnName, o.CaptionColumnName,
                 o.ConversationImageColumnName, o.ConversationQuestionsColumnName, o.ConversationAnswersColumnName, o.ValidationGroupColumnName),
             Examples = new ExampleSettings(o.MaxAnswerTokens, o.MaxConversationTokens, o.PackReferences, o.CheckImages, o.PadToSquare),
-            StageOne = stageOne ? Stage(TrainingStage.CoupledSampleTraining, o.StageOneEpochs, o.StageOneSteps, o.StageOneBatchSize ?? o.BatchSize,
+            StageOne = stageOne ? Stage(TrainingStage.CoupledSampleTraining, o.StageOneEpochs ?? d.StageOneEpochs,
+                o.StageOneSteps ?? (o.StageOneEpochs is null ? d.StageOneSteps : null), o.StageOneBatchSize ?? o.BatchSize,
                 o.StageOneGradientAccumulation ?? o.GradientAccumulation,
-                new() { ["projectors"] = o.StageOneProjectorLearningRate, ["delta_module"] = o.StageOneDeltaLearningRate }) : null,
-            StageTwo = Stage(TrainingStage.InstructionTuning, o.StageTwoEpochs, o.StageTwoSteps, o.BatchSize, o.GradientAccumulation, stageTwoRates) with { Lora = lora },
+                new()
+                {
+                    ["projectors"] = o.StageOneProjectorLearningRate ?? d.StageOneProjectorLearningRate,
+                    ["delta_module"] = o.StageOneDeltaLearningRate ?? d.StageOneDeltaLearningRate,
+                }) : null,
+            StageTwo = Stage(TrainingStage.InstructionTuning, o.StageTwoEpochs ?? d.StageTwoEpochs, o.StageTwoSteps, o.BatchSize, o.GradientAccumulation, stageTwoRates) with { Lora = lora },
             Captioning = new CaptioningSettings
             {
                 Columns = pairs.ForCaptioning(), PredictedCaptionColumnName = o.PredictedCaptionColumnName, Template = model.StageTwoTemplate,
                 MaxNewTokens = o.MaxNewTokens, NumBeams = o.NumBeams, BatchSize = Math.Max(o.BatchSize, 16), PadToSquare = o.PadToSquare, Device = o.Device,
             },
-            Device = o.Device, Seed = o.Seed, ExternalBaseWeights = o.ExternalBaseWeights, ValidateEvery = o.ValidateEvery,
+            Device = o.Device, Seed = seed, ExternalBaseWeights = o.ExternalBaseWeights, ValidateEvery = o.ValidateEvery,
             Launch = launch, DataParallel = o.DataParallel ?? launch.Size > 1, ShardOptimizerState = o.ShardOptimizerState,
             GradientBucketMegabytes = o.GradientBucketMegabytes, CollectiveTimeoutSeconds = o.CollectiveTimeoutSeconds,
         };
@@ -223,7 +233,7 @@ public sealed record TrainingPlan
         {
             throw new ArgumentException($"{nameof(o.LoraRank)}/{nameof(o.LoraAlpha)}/{nameof(o.LoraDropout)}/{nameof(o.LoraTargets)}: {e.Message}", nameof(o.LoraTargets), e);
         }
-        if (!(o.WarmupFraction is >= 0 and < 1)) throw new ArgumentException($"{nameof(o.WarmupFraction)} must be in [0, 1), not {o.WarmupFraction}", nameof(o.WarmupFraction));
+        if (o.WarmupFraction is { } w && !(w is >= 0 and < 1)) throw new ArgumentException($"{nameof(o.WarmupFraction)} must be in [0, 1), not {o.WarmupFraction}", nameof(o.WarmupFraction));
         if (!(o.WeightDecay >= 0)) throw new ArgumentException($"{nameof(o.WeightDecay)} must not be negative, not {o.WeightDecay}", nameof(o.WeightDecay));
         if (!(o.MaxGradNorm >= 0)) throw new ArgumentException($"{nameof(o.MaxGradNorm)} must not be negative (0: no clipping), not {o.MaxGradNorm}", nameof(o.MaxGradNorm));
         if (o.ValidateEvery < 0 || o.CheckpointEvery < 0) throw new ArgumentException($"{nameof(o.ValidateEvery)} and {nameof(o.CheckpointEvery)} must not be negative (0: never)");

@@ -143,3 +143,35 @@ public class ErrorRuleTests(OverfitFixture f)
         Assert.Contains(ExitCodes.Help, readme);
     }
 }
+
+/// <summary>An application without a native libtorch: the first call names the package to add.</summary>
+public class NativeLoadTests
+{
+    [Fact]
+    public void AnAppWithoutANativeLibtorchIsToldWhichPackageToAdd()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Skip("the copy below is of the Linux app's folder");
+        // onediff's own folder without libtorch's libraries, and an empty NuGet cache: as an app
+        // deployed without the native package (on a developer's machine the cache hides the lack).
+        string dir = TestPaths.NewTempDir("no-libtorch");
+        string app = Path.Combine(dir, "app"), native = Path.Combine(app, "runtimes", "linux-x64", "native");
+        Directory.CreateDirectory(native);
+        foreach (var f in Directory.GetFiles(AppContext.BaseDirectory)) File.Copy(f, Path.Combine(app, Path.GetFileName(f)));
+        string shipped = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native");
+        foreach (var f in new[] { "libLibTorchSharp.so", "libSkiaSharp.so" }) File.Copy(Path.Combine(shipped, f), Path.Combine(native, f));
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(app, "onediff.dll"), "device" }) start.ArgumentList.Add(a);
+        start.Environment["NUGET_PACKAGES"] = Directory.CreateDirectory(Path.Combine(dir, "empty-cache")).FullName;
+        start.Environment.Remove("TORCH_LIB");
+        start.Environment.Remove("LD_PRELOAD");
+        using var p = System.Diagnostics.Process.Start(start)!;
+        var output = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        string err = p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)));
+        Assert.Equal(ExitCodes.Failed, p.ExitCode);
+        Assert.StartsWith("error: TorchSharp could not load libtorch", err);
+        Assert.Contains("Add the native package of your platform to the application: libtorch-cpu-linux-x64 2.10.0 for the CPU", err);
+        Assert.Contains("dotnet add package libtorch-cpu-linux-x64 --version 2.10.0", err);
+        _ = output.Result;
+    }
+}

@@ -187,8 +187,8 @@ public class ManyPairsTests(OverfitFixture f)
     [Fact]
     public void Bfloat16HalvesTheWeightsOnTheCpuAndTheOverfitModelStillWritesItsReferences()
     {
-        using (var half = DiffCaptioningCatalog.LoadTransformer(f.Ml, f.ModelFile, new CaptioningOverrides { Precision = "bfloat16", Device = "cpu" }))
-        using (var full = DiffCaptioningCatalog.LoadTransformer(f.Ml, f.ModelFile, new CaptioningOverrides { Device = "cpu" }))
+        using (var half = f.Ml.DiffCaptioning().LoadTransformer(f.ModelFile, new CaptioningOverrides { Precision = "bfloat16", Device = "cpu" }))
+        using (var full = f.Ml.DiffCaptioning().LoadTransformer(f.ModelFile, new CaptioningOverrides { Device = "cpu" }))
         {
             Assert.Equal("cpu, bfloat16", half.RunsOn);
             Assert.Equal("cpu, float32", full.RunsOn);
@@ -206,15 +206,15 @@ public class ManyPairsTests(OverfitFixture f)
     public void OverridesChangeDecodingOnLoadAndOnlyThere()
     {
         var full = f.Model.Caption(f.Pairs[0].A, f.Pairs[0].B);
-        using (var shortModel = DiffCaptioningCatalog.LoadTransformer(f.Ml, f.ModelFile, new CaptioningOverrides { MaxNewTokens = 2, BatchSize = 3, Device = "cpu" }))
+        using (var shortModel = f.Ml.DiffCaptioning().LoadTransformer(f.ModelFile, new CaptioningOverrides { MaxNewTokens = 2, BatchSize = 3, Device = "cpu" }))
         {
             Assert.Equal((2, 3, "cpu"), (shortModel.Settings.MaxNewTokens, shortModel.Settings.BatchSize, shortModel.Settings.Device));
             string cut = shortModel.Caption(f.Pairs[0].A, f.Pairs[0].B);
             Assert.True(cut.Length > 0 && cut.Length < full.Length && full.StartsWith(cut, StringComparison.Ordinal), $"'{cut}' vs '{full}'");
         }
         // A plain load afterwards gets the saved settings.
-        using var plain = DiffCaptioningCatalog.LoadTransformer(f.Ml, f.ModelFile);
+        using var plain = f.Ml.DiffCaptioning().LoadTransformer(f.ModelFile);
         Assert.Equal(f.Model.Settings, plain.Settings);
-        Assert.Throws<ArgumentOutOfRangeException>(() => DiffCaptioningCatalog.LoadTransformer(f.Ml, f.ModelFile, new CaptioningOverrides { NumBeams = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => f.Ml.DiffCaptioning().LoadTransformer(f.ModelFile, new CaptioningOverrides { NumBeams = 0 }));
     }
 }

@@ -128,11 +128,11 @@ public class TrainedModelTests(OverfitFixture f)
         var bytes = File.ReadAllBytes(zip);
         string truncated = Path.Combine(f.Folder, "truncated.zip");
         File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
-        var e = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(f.Ml, truncated));
+        var e = Assert.Throws<InvalidDataException>(() => f.Ml.DiffCaptioning().LoadTransformer(truncated));
         Assert.Contains("truncated.zip", e.Message);
         string foreign = Path.Combine(f.Folder, "foreign.zip");
         using (var z = System.IO.Compression.ZipFile.Open(foreign, System.IO.Compression.ZipArchiveMode.Create)) z.CreateEntry("hello.txt");
-        var e2 = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(f.Ml, foreign));
+        var e2 = Assert.Throws<InvalidDataException>(() => f.Ml.DiffCaptioning().LoadTransformer(foreign));
         Assert.Contains("foreign.zip", e2.Message);
         var (code, _, err) = CliRunner.Run(CaptionCommand.Create(), "--model", truncated, "--before", f.Pairs[0].A, "--after", f.Pairs[0].B);
         Assert.Equal(1, code);
@@ -152,7 +152,7 @@ public class TrainedModelTests(OverfitFixture f)
             using var w = z.CreateEntry(name).Open();
             w.Write(weights);
         }
-        var e3 = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(f.Ml, altered));
+        var e3 = Assert.Throws<InvalidDataException>(() => f.Ml.DiffCaptioning().LoadTransformer(altered));
         Assert.Contains("SHA-256 mismatch", e3.Message);
     }
 

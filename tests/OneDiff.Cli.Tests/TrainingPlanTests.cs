@@ -82,7 +82,7 @@ public class TrainingPlanTests
         var c = TrainConfig.Read(config);
         var plan = c.Plan(c.TrainerOptions());
         var ml = new Microsoft.ML.MLContext();
-        using var saved = DiffCaptioningCatalog.LoadTransformer(ml, Path.Combine(dir, "out", "model.zip"));
+        using var saved = ml.DiffCaptioning().LoadTransformer(Path.Combine(dir, "out", "model.zip"));
         Assert.Equal(plan.Model.ToJson(), saved.Config.ToJson());
         Assert.Equal((PairFusion.Sequence, DeltaReadout.LevelPerBlock, 96), (saved.Config.Fusion, saved.Config.Readout, saved.Config.Llm.HiddenSize));
 
@@ -165,7 +165,7 @@ public class TrainingPlanTests
         Assert.Equal(("vicuna_v1", "chatml", "chatml"), (plan.Model.StageOneTemplate, plan.Model.StageTwoTemplate, plan.Captioning.Template));
         var (code, output, err) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"));
         Assert.True(code == 0, output + err);
-        using var saved = DiffCaptioningCatalog.LoadTransformer(new Microsoft.ML.MLContext(), Path.Combine(dir, "out", "model.zip"));
+        using var saved = new Microsoft.ML.MLContext().DiffCaptioning().LoadTransformer(Path.Combine(dir, "out", "model.zip"));
         Assert.Equal(("vicuna_v1", "chatml", "chatml"), (saved.Config.StageOneTemplate, saved.Config.StageTwoTemplate, saved.Settings.Template));
     }
 

@@ -71,7 +71,7 @@ public class ExternalBaseWeightsTests
         (reloaded as IDisposable)?.Dispose();
 
         // The header says what the file needs, without loading the weights.
-        var info = DiffCaptioningCatalog.ReadModelInfo(ml, file);
+        var info = ml.DiffCaptioning().ReadModelInfo(file);
         Assert.Equal((2, clip, llm, 4), (info.FormatVersion, info.ExternalClipFolder, info.ExternalLlmFolder, info.Lora!.Rank));
         Assert.Equal(["model.safetensors"], info.ExternalLlmFiles);
         Assert.Empty(info.MissingFiles);
@@ -81,15 +81,15 @@ public class ExternalBaseWeightsTests
         Directory.CreateDirectory(Path.Combine(dir, "moved"));
         Directory.Move(clip, movedClip);
         Directory.Move(llm, movedLlm);
-        Assert.Equal([Path.Combine(clip, "model.safetensors"), Path.Combine(llm, "model.safetensors")], DiffCaptioningCatalog.ReadModelInfo(ml, file).MissingFiles);
-        var gone = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(ml, file));
+        Assert.Equal([Path.Combine(clip, "model.safetensors"), Path.Combine(llm, "model.safetensors")], ml.DiffCaptioning().ReadModelInfo(file).MissingFiles);
+        var gone = Assert.Throws<InvalidDataException>(() => ml.DiffCaptioning().LoadTransformer(file));
         Assert.Contains($"{Path.Combine(clip, "model.safetensors")} are missing; if the CLIP folder has moved, give its new place (--clip-folder", gone.Message);
-        using (var moved = DiffCaptioningCatalog.LoadTransformer(ml, file, new CaptioningOverrides { ClipFolder = movedClip, LlmFolder = movedLlm }))
+        using (var moved = ml.DiffCaptioning().LoadTransformer(file, new CaptioningOverrides { ClipFolder = movedClip, LlmFolder = movedLlm }))
             Assert.Equal(expected, Captions(moved, data));
 
         // Other weights in the LLM folder than it was trained on: refused, naming the file.
         using (var stream = File.OpenWrite(Path.Combine(movedLlm, "model.safetensors"))) { stream.Seek(-1, SeekOrigin.End); stream.WriteByte(0x5a); }
-        var e = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(ml, file, new CaptioningOverrides { ClipFolder = movedClip, LlmFolder = movedLlm }));
+        var e = Assert.Throws<InvalidDataException>(() => ml.DiffCaptioning().LoadTransformer(file, new CaptioningOverrides { ClipFolder = movedClip, LlmFolder = movedLlm }));
         Assert.Contains(Path.Combine(movedLlm, "model.safetensors"), e.Message);
         Assert.Contains("SHA-256 mismatch", e.Message);
     }
@@ -115,10 +115,10 @@ public class ExternalBaseWeightsTests
         Assert.Equal(Captions(model, data), Captions(loaded, data));
         (loaded as IDisposable)?.Dispose();
         // The LLM is inside this zip: an LLM folder given at load is a mistake, not ignored.
-        var wrong = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(ml, file, new CaptioningOverrides { LlmFolder = llm }));
+        var wrong = Assert.Throws<InvalidDataException>(() => ml.DiffCaptioning().LoadTransformer(file, new CaptioningOverrides { LlmFolder = llm }));
         Assert.Contains("this model holds its own LLM weights", wrong.Message);
         File.Delete(Path.Combine(clip, "model.safetensors"));
-        var e = Assert.Throws<InvalidDataException>(() => DiffCaptioningCatalog.LoadTransformer(ml, file));
+        var e = Assert.Throws<InvalidDataException>(() => ml.DiffCaptioning().LoadTransformer(file));
         Assert.Contains($"external base weights {Path.Combine(clip, "model.safetensors")} are missing", e.Message);
     }
 

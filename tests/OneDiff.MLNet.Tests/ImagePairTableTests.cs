@@ -36,7 +36,7 @@ public class ImagePairTableTests
         var fromMl = ImagePairTable.Read(images, new ImagePairColumns { Image1ColumnName = "A", Image2ColumnName = "B" }, true).ToList();
         Assert.Equal(fromPaths[4].Image2.Decode().Pixels, fromMl[4].Image2.Decode().Pixels);
 
-        var prepared = PairPreprocessor.PrepareAll(fromMl.Select(r => (r.Record, r.Image1, r.Image2)), new ClipImageProcessor(16), new DataReport()).ToList();
+        var prepared = PairPreprocessor.PrepareAll(fromMl.Select(r => (r.Record, r.Image1, r.Image2, r.Where)), new ClipImageProcessor(16), new DataReport()).ToList();
         Assert.Equal(6, prepared.Count);
         Assert.Equal(3 * 16 * 16, prepared[0].Image1.Length);
     }

@@ -40,9 +40,10 @@ public class TrainerBadInputTests
         var ml = new MLContext(seed: 1);
         var trainer = Trainer(ml, validate: true);
         var e = Assert.Throws<DataException>(() => trainer.Fit(PairsWithATruncatedImage(ml)));
-        Assert.Equal("id 5", e.Problem.Record);
-        Assert.Equal("row 5 column 'Image2'", e.Problem.File);
+        Assert.Equal("row 5", e.Problem.Record); // a row index is a row, not an id
+        Assert.Equal("column 'Image2'", e.Problem.File);
         Assert.Contains("truncated", e.Problem.Message);
+        Assert.Equal("row 5: the image is truncated (column 'Image2')", e.Message);
         Assert.Empty(trainer.LossHistory);
     }
 
@@ -51,7 +52,39 @@ public class TrainerBadInputTests
     {
         var ml = new MLContext(seed: 1);
         var e = Assert.Throws<DataException>(() => Trainer(ml, validate: false).Fit(PairsWithATruncatedImage(ml)));
-        Assert.Equal("id 5", e.Problem.Record);
-        Assert.Equal("row 5 column 'Image2'", e.Problem.File);
+        Assert.Equal("row 5", e.Problem.Record);
+        Assert.Equal("column 'Image2'", e.Problem.File);
+    }
+
+    sealed class PathRow
+    {
+        public string Image1 { get; set; } = "";
+        public string Image2 { get; set; } = "";
+        [VectorType] public string[] References { get; set; } = [];
+    }
+
+    [Fact]
+    public void AFileThatMLNetsLoadImagesCannotFindIsNamedWithItsRowAndColumn()
+    {
+        // The ML.NET way: both images loaded by LoadImages in the same chain as the trainer.
+        var ml = new MLContext(seed: 1);
+        string dir = TestPaths.NewTempDir("load-images");
+        ProceduralPairGenerator.Write(dir, 4, seed: 3, imageSize: 32, testEvery: 0);
+        var rows = ImagePairTable.Read(ml.DiffCaptioning().LoadDataset("diffcap", dir, "train"), new ImagePairColumns(), true)
+            .Select(r => new PathRow { Image1 = r.Record.Image1, Image2 = r.Record.Image2, References = r.Record.Captions.ToArray() }).ToList();
+        string missing = Path.Combine(dir, "images", "gone.png");
+        rows[2].Image1 = missing;
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var pipeline = ml.Transforms.LoadImages("Before", null, "Image1").Append(ml.Transforms.LoadImages("After", null, "Image2"))
+            .Append(ml.DiffCaptioning().Trainers.OneDiff(new DiffCaptionTrainer.Options
+            {
+                Preset = "Tiny", StageTwoSteps = 1, BatchSize = 2, Device = "cpu", Image1ColumnName = "Before", Image2ColumnName = "After",
+            }));
+        var e = Assert.Throws<DataException>(() => pipeline.Fit(data));
+        Assert.Equal("row 2", e.Problem.Record);
+        Assert.Equal(missing, e.Problem.File);
+        Assert.StartsWith("row 2: column 'Before' (LoadImages) could not read the image: ", e.Message);
+        Assert.EndsWith($"({missing})", e.Message);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(e.Message, System.Text.RegularExpressions.Regex.Escape(missing)));
     }
 }

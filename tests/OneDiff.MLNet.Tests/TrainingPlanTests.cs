@@ -47,10 +47,58 @@ public class TrainingPlanTests
         var e = Assert.Throws<DirectoryNotFoundException>(() => trainer.Fit(data));
         Assert.Equal($"LlmFolder: folder not found: {llm}", e.Message);
 
-        // A 7B preset without its LLM folder has no tokenizer: refused the same way, nothing of 7B built.
-        var vicuna = ml.DiffCaptioning().Trainers.OneDiff(new DiffCaptionTrainer.Options { Preset = "Vicuna7B", Device = "cpu" });
-        Assert.Contains("LlmFolder: preset Vicuna7B takes its weights and tokenizer from an LLM folder, and none is given",
-            Assert.Throws<DirectoryNotFoundException>(() => vicuna.Fit(data)).Message);
+    }
+
+    [Fact]
+    public void TheFlatOverloadWithA7BPresetAndNoFoldersIsRefusedBeforeAnythingIsBuilt()
+    {
+        // The first-hour trap: a 7B model of random weights built in fp32 on the CPU (28 GB), which
+        // the kernel ends minutes later with no message. It is refused at once, with the reason.
+        var ml = new MLContext(seed: 1);
+        string dir = TestPaths.NewTempDir("flat-7b");
+        ProceduralPairGenerator.Write(dir, 4, seed: 2, imageSize: 32, testEvery: 0);
+        var data = ml.DiffCaptioning().LoadImagePairs(DiffCapJsonl.Read(Path.Combine(dir, "train.jsonl")));
+        long before = Environment.WorkingSet;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var e = Assert.Throws<DirectoryNotFoundException>(() => ml.DiffCaptioning().Trainers.OneDiff(preset: "Vicuna7B", device: "cpu").Fit(data));
+        Assert.Equal("LlmFolder: preset Vicuna7B takes its weights and tokenizer from an LLM folder, and none is given", e.Message);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20) && Environment.WorkingSet - before < (1L << 30),
+            $"{clock.Elapsed.TotalSeconds:F0} s, {(Environment.WorkingSet - before) >> 20} MiB more: something was built");
+    }
+
+    [Fact]
+    public void TheContextsSeedSeedsTrainingUnlessTheOptionsSetOne()
+    {
+        string dir = TestPaths.NewTempDir("seeds");
+        ProceduralPairGenerator.Write(dir, 6, seed: 2, imageSize: 32, testEvery: 0);
+        IReadOnlyList<double> Losses(int contextSeed, int? optionSeed = null)
+        {
+            var ml = new MLContext(seed: contextSeed);
+            var data = ml.DiffCaptioning().LoadImagePairs(DiffCapJsonl.Read(Path.Combine(dir, "train.jsonl")));
+            var trainer = ml.DiffCaptioning().Trainers.OneDiff(new DiffCaptionTrainer.Options { Preset = "Tiny", StageTwoSteps = 3, BatchSize = 4, Device = "cpu", Seed = optionSeed });
+            using var model = trainer.Fit(data);
+            return trainer.LossHistory;
+        }
+        Assert.Equal(Losses(1), Losses(1));
+        Assert.NotEqual(Losses(1), Losses(2));
+        Assert.Equal(Losses(1, optionSeed: 7), Losses(2, optionSeed: 7));
+        Assert.Equal(2, TrainingPlan.Resolve(new DiffCaptionTrainer.Options { Preset = "Tiny" }, contextSeed: 2).Seed);
+        Assert.Equal(1, TrainingPlan.Resolve(new DiffCaptionTrainer.Options { Preset = "Tiny" }).Seed);
+    }
+
+    [Fact]
+    public void TinyTrainsWithItsOwnSettingsAndTheSevenBPresetsWithThePapers()
+    {
+        var tiny = TrainingPlan.Resolve(new DiffCaptionTrainer.Options { Preset = "Tiny" }, new TrainingInputs(Captions: true, Conversations: false, Validation: false));
+        Assert.Equal((20, 2e-3, 1e-3), (tiny.StageOne!.MaxSteps, tiny.StageOne.LearningRates["projectors"], tiny.StageOne.LearningRates["delta_module"]));
+        Assert.Equal((10, 3e-3, 5e-4, 0.05), (tiny.StageTwo.Epochs, tiny.StageTwo.LearningRates["projectors"], tiny.StageTwo.LearningRates["language_model"], tiny.StageTwo.WarmupFraction));
+        var paper = TrainingPlan.Resolve(new DiffCaptionTrainer.Options { Preset = "Vicuna7B" }, new TrainingInputs(Captions: true, Conversations: false, Validation: false));
+        Assert.Equal((null, 1, 1e-3, 3e-4), (paper.StageOne!.MaxSteps, paper.StageOne.Epochs, paper.StageOne.LearningRates["projectors"], paper.StageOne.LearningRates["delta_module"]));
+        Assert.Equal((1, 2e-5, 2e-5, 0.03), (paper.StageTwo.Epochs, paper.StageTwo.LearningRates["projectors"], paper.StageTwo.LearningRates["language_model"], paper.StageTwo.WarmupFraction));
+        // What the options set wins; a stage II rate set alone is the LLM's too, and epochs set replace Tiny's steps.
+        var set = TrainingPlan.Resolve(new DiffCaptionTrainer.Options { Preset = "Tiny", StageTwoLearningRate = 1e-4, StageOneEpochs = 2 },
+            new TrainingInputs(Captions: true, Conversations: false, Validation: false));
+        Assert.Equal((1e-4, 1e-4, null, 2), (set.StageTwo.LearningRates["projectors"], set.StageTwo.LearningRates["language_model"], set.StageOne!.MaxSteps, set.StageOne.Epochs));
     }
 
     [Fact]

@@ -19,7 +19,7 @@ public static class CheckpointCommand
         {
             string target = parse.GetValue(path)!;
             if (Directory.Exists(target) && CheckpointStore.List(target) is { Count: > 0 } run) return PrintRun(run);
-            if (target.EndsWith(".zip", StringComparison.OrdinalIgnoreCase)) return PrintModel(DiffCaptioningCatalog.ReadModelInfo(new MLContext(), target));
+            if (target.EndsWith(".zip", StringComparison.OrdinalIgnoreCase)) return PrintModel(new MLContext().DiffCaptioning().ReadModelInfo(target));
             using var checkpoint = SafetensorsCheckpoint.Open(target);
             long total = 0;
             foreach (var name in checkpoint.Names.OrderBy(n => n, StringComparer.Ordinal))

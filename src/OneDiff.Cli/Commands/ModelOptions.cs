@@ -35,5 +35,5 @@ internal sealed class ModelOptions
         return overrides;
     });
 
-    public DiffCaptionTransformer Load(ParseResult parse) => DiffCaptioningCatalog.LoadTransformer(new MLContext(), parse.GetValue(Model)!, Overrides(parse));
+    public DiffCaptionTransformer Load(ParseResult parse) => new MLContext().DiffCaptioning().LoadTransformer(parse.GetValue(Model)!, Overrides(parse));
 }

@@ -46,11 +46,16 @@ public static class DeviceSelector
         return Resolve(spec, gpuDeviceId, fallbackToCpu, CudaDeviceCount());
     }
 
-    /// <summary>CUDA devices usable by TorchSharp here (0 with a CPU libtorch).</summary>
+    /// <summary>CUDA devices usable by TorchSharp here (0 with a CPU libtorch). The first TorchSharp
+    /// call of a process: where libtorch cannot be loaded, the error names the package to add.</summary>
     public static int CudaDeviceCount()
     {
         TorchNativeLoader.EnsureLoaded();
-        return torch.cuda.is_available() ? torch.cuda.device_count() : 0;
+        try { return torch.cuda.is_available() ? torch.cuda.device_count() : 0; }
+        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or NotSupportedException or EntryPointNotFoundException)
+        {
+            throw new DllNotFoundException(TorchNativeLoader.MissingBackend(e), e);
+        }
     }
 
     /// <summary>Resolves against a given number of CUDA devices (the testable core).</summary>

@@ -28,6 +28,18 @@ public static class TorchNativeLoader
     /// <summary>The patched copy that was loaded, or null when none was needed.</summary>
     public static string? PatchedLibraryPath { get; private set; }
 
+    /// <summary>What an application lacks when TorchSharp cannot load libtorch: the native package
+    /// of its platform, which a library (this one included) leaves to the application. (On a
+    /// developer's machine the NuGet cache may have hidden the lack: found there, not deployed.)</summary>
+    public static string MissingBackend(Exception e)
+    {
+        string rid = OperatingSystem.IsWindows() ? "win-x64" : OperatingSystem.IsMacOS() ? "osx-arm64" : "linux-x64";
+        string first = (e is TypeInitializationException { InnerException: { } inner } ? inner : e).Message.Split('\n', 2)[0].Trim();
+        return $"TorchSharp could not load libtorch, the native library OneDiff runs on ({first}). Add the native package of your platform " +
+            $"to the application: libtorch-cpu-{rid} 2.10.0 for the CPU, or for CUDA TorchSharp-cuda-linux / TorchSharp-cuda-windows 0.107.0 " +
+            $"(dotnet add package libtorch-cpu-{rid} --version 2.10.0; docs/usage.md). What the loader did: {Trace.Replace(Environment.NewLine, "; ")}";
+    }
+
 #pragma warning disable CA2255 // deliberate: the fix must run before any TorchSharp call a library user makes
     [ModuleInitializer]
     internal static void OnModuleLoad()
