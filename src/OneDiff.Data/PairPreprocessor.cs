@@ -66,7 +66,7 @@ public static class PairPreprocessor
         try { return processor.Process(image.Decode()); }
         catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException)
         {
-            report.Problem(where, image.Name, e.Message.Replace(image.Name + ": ", ""));
+            report.Problem(where, image.Name, ImageCheck.Reason(e, image.Name));
             return null;
         }
     }

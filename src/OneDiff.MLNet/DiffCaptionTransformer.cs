@@ -17,7 +17,9 @@ namespace OneDiff.MLNet;
 /// A fitted OneDiff model as an ML.NET transformer: adds a text column with the generated
 /// difference caption of each image pair (batched greedy or beam decoding). Works in
 /// <see cref="Transform"/>, in a PredictionEngine, after ML.NET's image transforms, and saves and
-/// loads with <c>mlContext.Model.Save/Load</c>.
+/// loads with <c>mlContext.Model.Save/Load</c>. It holds the model's weights in native memory (a 7B
+/// model's 14 GB), which the garbage collector does not see: dispose it (and a model that
+/// <c>Model.Load</c> returned) when done with it, with <c>using</c> or <c>Dispose()</c>.
 /// </summary>
 public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
 {

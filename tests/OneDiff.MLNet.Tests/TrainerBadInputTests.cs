@@ -64,6 +64,20 @@ public class TrainerBadInputTests
     }
 
     [Fact]
+    public void AMissingFileOfAPathColumnIsNamedOnceWithItsRow()
+    {
+        var ml = new MLContext(seed: 1);
+        string dir = TestPaths.NewTempDir("missing-path");
+        ProceduralPairGenerator.Write(dir, 4, seed: 3, imageSize: 32, testEvery: 0);
+        var rows = ImagePairTable.Read(ml.DiffCaptioning().LoadDataset("diffcap", dir, "train"), new ImagePairColumns(), true)
+            .Select(r => new PathRow { Image1 = r.Record.Image1, Image2 = r.Record.Image2, References = r.Record.Captions.ToArray() }).ToList();
+        string missing = Path.Combine(dir, "images", "gone.png");
+        rows[3].Image2 = missing;
+        var e = Assert.Throws<DataException>(() => Trainer(ml, validate: true).Fit(ml.Data.LoadFromEnumerable(rows)));
+        Assert.Equal($"row 3: image not found ({missing})", e.Message);
+    }
+
+    [Fact]
     public void AFileThatMLNetsLoadImagesCannotFindIsNamedWithItsRowAndColumn()
     {
         // The ML.NET way: both images loaded by LoadImages in the same chain as the trainer.

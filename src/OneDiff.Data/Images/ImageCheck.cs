@@ -20,9 +20,12 @@ public static class ImageCheck
             try { x.Image.Decode(); }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException or UnauthorizedAccessException)
             {
-                problems.Add((x.index, new DataProblem(x.Record, x.Image.Name, e.Message.Replace(x.Image.Name + ": ", ""))));
+                problems.Add((x.index, new DataProblem(x.Record, x.Image.Name, Reason(e, x.Image.Name))));
             }
         });
         return problems.OrderBy(p => p.Index).Select(p => p.Problem).ToList();
     }
+
+    /// <summary>What went wrong, without the file's name (a <see cref="DataProblem"/> names it once, after).</summary>
+    public static string Reason(Exception e, string file) => e.Message.Replace(file + ": ", "").Replace(": " + file, "");
 }
