@@ -95,7 +95,8 @@ public class TrainCheckTests
         // 20 pairs, every fifth held out: 16 train pairs (16 captioned images -> 8 coupled samples).
         Assert.Contains("train[0] synthetic train: 16 records, 16 pairs, 48 references", output);
         Assert.Contains("validation[0] synthetic test: 4 records, 4 pairs, 12 references", output);
-        Assert.Contains("16 captioned images -> 8 coupled samples; batch 2 x 2 accumulated = 4; 2 optimizer steps", output);
+        // Stage I takes the Tiny preset's own 20 steps (an epoch is 2).
+        Assert.Contains("16 captioned images -> 8 coupled samples; batch 2 x 2 accumulated = 4; 20 optimizer steps (MaxSteps; an epoch is 2)", output);
         // 48 examples in batches of 4: 12 batches, 6 steps an epoch, 3 epochs.
         Assert.Contains("stage II (instruction tuning): 48 examples (one per reference caption); batch 4 x 2 accumulated = 8; 18 optimizer steps (3 epoch(s) of 6)", output);
         // The Tiny model's weights and training state in bf16, with fp32 copies of the trained ones
@@ -117,7 +118,7 @@ public class TrainCheckTests
         File.WriteAllText(Path.Combine(dir, "config.yaml"), Config.Replace("  Device: cpu\n", "  Device: cpu\n  LoraRank: 8\n"));
         var (code, output, err) = CliRunner.Run(TrainCommand.Create(), "--config", Path.Combine(dir, "config.yaml"), "--check");
         Assert.True(code == 0, err + output);
-        Assert.Contains("learning rates projectors 2E-5, delta_module 2E-5, lora 2E-4", output);
+        Assert.Contains("learning rates projectors 3E-3, delta_module 3E-3, lora 2E-4", output); // Tiny's own stage II rate
         // Tiny: hidden 128, 4 query and 2 key/value heads of 32, feed-forward 344, 2 layers:
         // (256 + 192 + 192 + 256 + 3 x 472) x rank 8 x 2 layers.
         Assert.Contains("stage II LoRA: rank 8, alpha 16, dropout 0.05 on q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj: 36,992 adapter parameters train", output);
