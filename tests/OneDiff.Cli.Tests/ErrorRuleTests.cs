@@ -175,3 +175,33 @@ public class NativeLoadTests
         _ = output.Result;
     }
 }
+
+/// <summary>Ctrl+C as a terminal sends it: SIGINT to a training process.</summary>
+public class InterruptTests
+{
+    [Fact]
+    public void SigintStopsTrainingAfterTheStepWithItsOwnMessageAndCode()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Skip("sends SIGINT with kill(1)");
+        string dir = TestPaths.NewTempDir("sigint");
+        CliRunner.Run(SynthCommand.Create(), "--out", Path.Combine(dir, "data"), "--pairs", "6", "--size", "32");
+        File.WriteAllText(Path.Combine(dir, "c.yaml"), "train: [{format: synthetic, root: data}]\noptions:\n  Preset: Tiny\n  Device: cpu\n  StageTwoSteps: 100000\n  BatchSize: 2\n");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "onediff.dll"), "train", "--config", "c.yaml" }) start.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(start)!;
+        var output = new System.Text.StringBuilder();
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.BeginOutputReadLine();
+        var err = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!output.ToString().Contains("stage 2 step 10/") && !p.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(100);
+        Assert.False(p.HasExited, output.ToString());
+        System.Diagnostics.Process.Start("kill", ["-INT", $"{p.Id}"])!.WaitForExit();
+        Assert.True(p.WaitForExit(TimeSpan.FromSeconds(30)), "still training 30 s after SIGINT");
+        Assert.Equal(ExitCodes.Cancelled, p.ExitCode);
+        string[] lines = err.Result.TrimEnd().Split('\n');
+        Assert.Equal("stopping at the next safe point; press Ctrl+C again to end at once", lines[0]);
+        Assert.Equal("cancelled: stopped before the work was done", lines[^1]);
+        Assert.DoesNotContain("   at ", err.Result);
+    }
+}

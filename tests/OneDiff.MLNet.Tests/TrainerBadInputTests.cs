@@ -63,14 +63,21 @@ public class TrainerBadInputTests
         [VectorType] public string[] References { get; set; } = [];
     }
 
+    /// <summary>Four procedural pairs as a table of image paths.</summary>
+    static (string Dir, List<PathRow> Rows) PathRows(MLContext ml, string name)
+    {
+        string dir = TestPaths.NewTempDir(name);
+        ProceduralPairGenerator.Write(dir, 4, seed: 3, imageSize: 32, testEvery: 0);
+        var rows = ImagePairTable.Read(ml.DiffCaptioning().LoadDataset("diffcap", dir, "train"), new ImagePairColumns(), true)
+            .Select(r => new PathRow { Image1 = r.Record.Image1, Image2 = r.Record.Image2, References = r.Record.Captions.ToArray() }).ToList();
+        return (dir, rows);
+    }
+
     [Fact]
     public void AMissingFileOfAPathColumnIsNamedOnceWithItsRow()
     {
         var ml = new MLContext(seed: 1);
-        string dir = TestPaths.NewTempDir("missing-path");
-        ProceduralPairGenerator.Write(dir, 4, seed: 3, imageSize: 32, testEvery: 0);
-        var rows = ImagePairTable.Read(ml.DiffCaptioning().LoadDataset("diffcap", dir, "train"), new ImagePairColumns(), true)
-            .Select(r => new PathRow { Image1 = r.Record.Image1, Image2 = r.Record.Image2, References = r.Record.Captions.ToArray() }).ToList();
+        var (dir, rows) = PathRows(ml, "missing-path");
         string missing = Path.Combine(dir, "images", "gone.png");
         rows[3].Image2 = missing;
         var e = Assert.Throws<DataException>(() => Trainer(ml, validate: true).Fit(ml.Data.LoadFromEnumerable(rows)));
@@ -82,10 +89,7 @@ public class TrainerBadInputTests
     {
         // The ML.NET way: both images loaded by LoadImages in the same chain as the trainer.
         var ml = new MLContext(seed: 1);
-        string dir = TestPaths.NewTempDir("load-images");
-        ProceduralPairGenerator.Write(dir, 4, seed: 3, imageSize: 32, testEvery: 0);
-        var rows = ImagePairTable.Read(ml.DiffCaptioning().LoadDataset("diffcap", dir, "train"), new ImagePairColumns(), true)
-            .Select(r => new PathRow { Image1 = r.Record.Image1, Image2 = r.Record.Image2, References = r.Record.Captions.ToArray() }).ToList();
+        var (dir, rows) = PathRows(ml, "load-images");
         string missing = Path.Combine(dir, "images", "gone.png");
         rows[2].Image1 = missing;
         var data = ml.Data.LoadFromEnumerable(rows);
