@@ -104,6 +104,14 @@ public class TrainingPlanTests
     }
 
     [Fact]
+    public void EveryOpenChoiceOfTheModelIsATrainerOptionAndAConfigKey()
+    {
+        var settable = TrainConfig.SettableOptions.Select(p => p.Name).ToHashSet();
+        Assert.Equal(7, OneDiffConfig.OpenChoices.Count);
+        Assert.All(OneDiffConfig.OpenChoices, choice => Assert.Contains(choice, settable));
+    }
+
+    [Fact]
     public void FusionFromTheConfigReachesTheModel()
     {
         // The [A][B] sequence projects each image's 64-wide patches; channel concatenation both at once.

@@ -14,14 +14,15 @@ public class DataParallelTests
     {
         var ompi = LaunchEnvironment.Detect(new Dictionary<string, string?>
         {
-            ["OMPI_COMM_WORLD_RANK"] = "5", ["OMPI_COMM_WORLD_SIZE"] = "8", ["OMPI_COMM_WORLD_LOCAL_RANK"] = "1", ["SLURM_PROCID"] = "0",
+            ["OMPI_COMM_WORLD_RANK"] = "5", ["OMPI_COMM_WORLD_SIZE"] = "8", ["OMPI_COMM_WORLD_LOCAL_RANK"] = "1", ["OMPI_COMM_WORLD_LOCAL_SIZE"] = "4", ["SLURM_PROCID"] = "0",
         });
-        Assert.Equal(new LaunchEnvironment(5, 1, 8, "Open MPI (mpirun)"), ompi);
+        Assert.Equal(new LaunchEnvironment(5, 1, 8, "Open MPI (mpirun)") { LocalSize = 4 }, ompi);
         var srun = LaunchEnvironment.Detect(new Dictionary<string, string?>
         {
             ["SLURM_STEP_ID"] = "0", ["SLURM_PROCID"] = "9", ["SLURM_STEP_NUM_TASKS"] = "16", ["SLURM_LOCALID"] = "1", ["SLURM_NTASKS"] = "16",
+            ["SLURM_STEP_TASKS_PER_NODE"] = "8(x2)",
         });
-        Assert.Equal(new LaunchEnvironment(9, 1, 16, "Slurm (srun)"), srun);
+        Assert.Equal(new LaunchEnvironment(9, 1, 16, "Slurm (srun)") { LocalSize = 8 }, srun);
         // An sbatch script itself (no job step) is one process, whatever SLURM_NTASKS says.
         Assert.Equal(LaunchEnvironment.Single, LaunchEnvironment.Detect(new Dictionary<string, string?> { ["SLURM_PROCID"] = "0", ["SLURM_NTASKS"] = "8" }));
         Assert.Equal(LaunchEnvironment.Single, LaunchEnvironment.Detect(new Dictionary<string, string?>()));

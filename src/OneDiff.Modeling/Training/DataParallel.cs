@@ -122,20 +122,14 @@ public sealed class DataParallel
             }
     }
 
-    /// <summary>Clips the gradients of <paramref name="owned"/> (every trained parameter when not
-    /// sharded, this rank's own when sharded) so that the norm of all of them over every rank is
-    /// at most <paramref name="maxNorm"/>; the norm stays on the device.</summary>
-    public void ClipByGlobalNorm(IReadOnlyList<Parameter> owned, double maxNorm, bool sharded)
+    /// <summary>After a sharded reduction: clips the gradients of the parameters this rank owns so
+    /// that the norm of every rank's together is at most <paramref name="maxNorm"/>; the norm stays
+    /// on <paramref name="device"/>. (Unsharded, every rank holds the whole sum: plain clipping.)</summary>
+    public void ClipOwnedByGlobalNorm(IReadOnlyList<Parameter> owned, double maxNorm, Device device)
     {
-        if (!sharded)
-        {
-            GradientClipping.ClipByTotalNorm(owned, maxNorm)?.Dispose(); // the summed gradients are the same on every rank
-            return;
-        }
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         var grads = owned.Select(p => p.grad).OfType<Tensor>().ToArray();
-        var device = owned.FirstOrDefault()?.device ?? Group switch { NcclProcessGroup => torch.CUDA, _ => torch.CPU };
         var squared = grads.Length == 0 ? torch.zeros(1, ScalarType.Float32, device) : ForeachKernels.GradNorm(grads).square().reshape(1);
         Group.AllReduceSum(squared);
         if (grads.Length > 0) ForeachKernels.ScaleToNorm(grads, squared.sqrt().reshape([]), maxNorm);

@@ -231,10 +231,11 @@ public sealed class TrainingLoop
                         _parallel.ReduceGradients(trainedByName, owners);
                         _parallel.SumScalar(lossTotal);
                     }
+                    // Unsharded, every rank holds the whole sum; sharded, each its own parameters' part.
                     if (s.MaxGradNorm > 0)
                     {
-                        if (_parallel is null) GradientClipping.ClipByTotalNorm(owned, s.MaxGradNorm)?.Dispose();
-                        else _parallel.ClipByGlobalNorm(owned, s.MaxGradNorm, sharded: owners is not null);
+                        if (owners is null) GradientClipping.ClipByTotalNorm(owned, s.MaxGradNorm)?.Dispose();
+                        else _parallel!.ClipOwnedByGlobalNorm(owned, s.MaxGradNorm, _device);
                     }
                     double scale = LearningRateSchedule.Scale(step, totalSteps, s.WarmupFraction);
                     optimizer.Update(scale);
