@@ -106,20 +106,73 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
         return Caption([new ImagePairRow(record, ImageInput.FromPath(image1), ImageInput.FromPath(image2))])[0];
     }
 
-    IEnumerable<string> CaptionBatch(List<PreparedPair> batch)
+    IEnumerable<string> CaptionBatch(List<PreparedPair> batch) =>
+        Caption(batch.Select(p => new CaptionRequest(p)).ToList(), Settings.NumBeams).Select(o => o.Caption);
+
+    /// <summary>Decodes and preprocesses one pair for <see cref="Caption(IReadOnlyList{CaptionRequest}, int)"/>;
+    /// safe from any thread (it does not touch the model). A bad image throws a
+    /// <see cref="DataException"/> naming <paramref name="where"/> and the image.</summary>
+    public PreparedPair Prepare(ImageInput image1, ImageInput image2, string? prompt, string where)
     {
+        var record = new DiffCapRecord(where, image1.Name, image2.Name, string.IsNullOrWhiteSpace(prompt) ? Settings.DefaultPrompt : prompt, [], "request");
+        return PairPreprocessor.PrepareOne(record, image1, image2, _processor, new DataReport(BadInputMode.Error), where)!;
+    }
+
+    /// <summary>
+    /// Captions prepared pairs as one batch, each with its own length, sampling and text callback
+    /// (greedy rows give the same caption as <see cref="Caption(IEnumerable{ImagePairRow})"/>). With
+    /// <paramref name="numBeams"/> above 1 every row is beam-searched (no sampling, no callback), up
+    /// to the longest row's limit. Not thread-safe: call it from one thread.
+    /// </summary>
+    public IReadOnlyList<CaptionOutcome> Caption(IReadOnlyList<CaptionRequest> requests, int numBeams = 1)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        if (requests.Count == 0) return [];
         using var scope = torch.NewDisposeScope();
         int side = Config.Vision.ImageSize;
+        var batch = requests.Select(r => r.Pair).ToList();
         Tensor Pixels(Func<PreparedPair, float[]> pick) =>
             OneDiff.Modeling.Runtime.HostToDevice.Images(batch.Select(pick).ToList(), side, Model.vision_tower.embeddings.patch_embedding.weight!.dtype, Device.ToTorch());
         var prompts = batch.Select(p => _prompts.Encode(string.IsNullOrWhiteSpace(p.Record.Prompt) ? Settings.DefaultPrompt : p.Record.Prompt, null)).ToList();
+        var limits = requests.Select(r => r.MaxNewTokens ?? Settings.MaxNewTokens).ToArray();
+        var seen = new IReadOnlyList<long>[requests.Count];
+        var endedByCaller = new bool[requests.Count];
+        var rows = requests.Select((r, i) => new RowDecoding
+        {
+            MaxNewTokens = limits[i], Temperature = r.Temperature, TopP = r.TopP, Seed = r.Seed,
+            OnTokens = tokens =>
+            {
+                seen[i] = tokens.ToArray();
+                return endedByCaller[i] = r.OnText?.Invoke(Text(tokens)) == true;
+            },
+        }).ToList();
         var options = new GenerationOptions
         {
-            MaxNewTokens = Settings.MaxNewTokens, NumBeams = Settings.NumBeams, EosTokenIds = [Tokenizer.EosId], PadTokenId = Tokenizer.PadId,
+            MaxNewTokens = limits.Max(), NumBeams = numBeams, EosTokenIds = [Tokenizer.EosId], PadTokenId = Tokenizer.PadId,
+            Rows = numBeams > 1 ? null : rows,
         };
-        var ids = Model.Generate(Pixels(p => p.Image1), Pixels(p => p.Image2), prompts, options);
-        return ids.Select(row => Tokenizer.Decode(row.Where(t => t != Tokenizer.EosId && t != Tokenizer.PadId).Select(t => (int)t)).Trim()).ToList();
+        using var noGrad = torch.no_grad();
+        using var visual = Model.EncodePair(Pixels(p => p.Image1), Pixels(p => p.Image2));
+        var ids = Model.Generate(visual, prompts, options);
+        int visualTokens = (int)visual.shape[1];
+        return ids.Select((row, i) =>
+        {
+            // Beam search has no callback: its rows are cut at their first end of sequence.
+            var tokens = seen[i] ?? CutAtEos(row);
+            bool ended = endedByCaller[i] || (tokens.Count > 0 && tokens[^1] == Tokenizer.EosId);
+            return new CaptionOutcome(Text(tokens), prompts[i].BeforeImage.Length + visualTokens + prompts[i].AfterImage.Length,
+                tokens.Count, ended || tokens.Count < limits[i] ? "stop" : "length");
+        }).ToList();
     }
+
+    IReadOnlyList<long> CutAtEos(long[] row)
+    {
+        int end = Array.IndexOf(row, (long)Tokenizer.EosId);
+        return end < 0 ? row : row[..(end + 1)];
+    }
+
+    string Text(IEnumerable<long> tokens) =>
+        Tokenizer.Decode(tokens.Where(t => t != Tokenizer.EosId && t != Tokenizer.PadId).Select(t => (int)t)).Trim();
 
     public void Dispose()
     {

@@ -10,9 +10,9 @@ namespace OneDiff.Modeling.Generation;
 /// multimodal prompt), with a left-padding attention mask or none (no row padded). One prefill pass
 /// fills a preallocated KV cache, then one token per step; positions follow the mask (cumsum - 1),
 /// as Hugging Face's generate does, and the head runs on the last position only. Greedy decoding
-/// keeps the tokens on the device and reads them back every
+/// and sampling keep the tokens on the device and read them back every
 /// <see cref="GenerationOptions.StopCheckInterval"/> steps for the stop check, so the host can
-/// queue steps ahead of a GPU.
+/// queue steps ahead of a GPU; each row may bring its own length, sampling and callback.
 /// </summary>
 public static class CaptionDecoder
 {
@@ -20,9 +20,10 @@ public static class CaptionDecoder
     /// <returns>(B, new tokens) generated ids; finished rows are padded.</returns>
     public static long[][] Generate(LlamaForCausalLM lm, Tensor prefixEmbeds, Tensor? attentionMask, GenerationOptions options)
     {
-        if (options.MaxNewTokens <= 0) return Enumerable.Range(0, (int)prefixEmbeds.shape[0]).Select(_ => Array.Empty<long>()).ToArray();
+        if (options.Rows is null && options.MaxNewTokens <= 0) return Enumerable.Range(0, (int)prefixEmbeds.shape[0]).Select(_ => Array.Empty<long>()).ToArray();
         using var noGrad = torch.no_grad();
-        if (options.NumBeams <= 1) return Greedy(lm, prefixEmbeds, attentionMask, options);
+        if (options.NumBeams <= 1) return TokenByToken(lm, prefixEmbeds, attentionMask, options);
+        if (options.Rows is not null) throw new ArgumentException("per-row decoding is for greedy and sampled decoding, not beam search", nameof(options));
         using var ones = attentionMask is null ? torch.ones(prefixEmbeds.shape[0], prefixEmbeds.shape[1], dtype: ScalarType.Int64, device: prefixEmbeds.device) : null;
         return BeamSearch(lm, prefixEmbeds, attentionMask ?? ones!, options);
     }
@@ -42,27 +43,33 @@ public static class CaptionDecoder
         return lm.lm_head.forward(hidden.select(1, -1)).MoveToOuterDisposeScope();
     }
 
-    static long[][] Greedy(LlamaForCausalLM lm, Tensor prefix, Tensor? mask, GenerationOptions o)
+    static long[][] TokenByToken(LlamaForCausalLM lm, Tensor prefix, Tensor? mask, GenerationOptions o)
     {
         long b = prefix.shape[0];
         int prefixLen = (int)prefix.shape[1];
         var device = prefix.device;
+        var rows = o.Rows ?? Enumerable.Repeat(new RowDecoding(), (int)b).ToList();
+        if (rows.Count != b) throw new ArgumentException($"{rows.Count} row settings for {b} rows", nameof(o));
+        foreach (var r in rows) r.Check();
+        var rowMax = rows.Select(r => r.MaxNewTokens ?? o.MaxNewTokens).ToArray();
+        int maxSteps = rowMax.Max();
+        var sampler = rows.Any(r => r.Samples) ? new TokenSampler(rows, device) : null;
         int interval = Math.Max(1, o.StopCheckInterval ?? (device.type == DeviceType.CPU ? 1 : 8));
-        using var cache = lm.NewCache(b, prefixLen + o.MaxNewTokens, prefix.dtype, device);
-        using var generated = torch.zeros([b, o.MaxNewTokens], ScalarType.Int64, device);
+        using var cache = lm.NewCache(b, prefixLen + maxSteps, prefix.dtype, device);
+        using var generated = torch.zeros([b, Math.Max(1, maxSteps)], ScalarType.Int64, device);
         // With left padding: the padded keys stay masked for every new token (one query: nothing
         // else to mask), a view of one additive mask; the positions continue each row's own count.
-        using var keyMask = mask is null ? null : KeyPaddingMask(mask, o.MaxNewTokens, prefix.dtype);
+        using var keyMask = mask is null ? null : KeyPaddingMask(mask, maxSteps, prefix.dtype);
         using var lastPos = mask is null ? null : Positions(mask).narrow(1, prefixLen - 1, 1).clone();
 
         var outputs = Enumerable.Range(0, (int)b).Select(_ => new List<long>()).ToArray();
         var endedAt = new int[b];
-        Array.Fill(endedAt, -1);
+        for (int i = 0; i < b; i++) endedAt[i] = rowMax[i] == 0 ? -2 : -1;
         int steps = 0, read = 0;
         Tensor? next = null;
         try
         {
-            for (int step = 0; step < o.MaxNewTokens; step++)
+            for (int step = 0; step < maxSteps && endedAt.Any(e => e == -1); step++)
             {
                 using var scope = torch.NewDisposeScope();
                 Tensor logits = step == 0
@@ -70,31 +77,32 @@ public static class CaptionDecoder
                     : LastLogits(lm, lm.Embed(next!.unsqueeze(1)), keyMask?.narrow(3, 0, prefixLen + step),
                         lastPos?.add(Scalars.Of((long)step), Scalars.One), cache);
                 // Rows that ended keep decoding (rows do not interact); their tokens are dropped below.
-                var token = logits.argmax(-1);
+                var token = sampler is null ? logits.argmax(-1) : sampler.Next(logits);
                 using (var col = generated.narrow(1, step, 1)) col.copy_(token.unsqueeze(1));
                 next?.Dispose();
                 next = token.MoveToOuterDisposeScope();
                 steps = step + 1;
-                if (steps % interval != 0 && steps != o.MaxNewTokens) continue;
+                if (steps % interval != 0 && steps != maxSteps) continue;
 
                 using var fresh = generated.narrow(1, read, steps - read).cpu();
                 long[] host = fresh.data<long>().ToArray();
                 int width = steps - read;
                 for (int i = 0; i < b; i++)
                 {
+                    if (endedAt[i] != -1) continue;
                     for (int k = 0; k < width && endedAt[i] < 0; k++)
                     {
                         outputs[i].Add(host[i * width + k]);
-                        if (o.EosTokenIds.Contains(outputs[i][^1]) || EndsWithStop(outputs[i], o.StopSequences)) endedAt[i] = read + k;
+                        if (o.EosTokenIds.Contains(outputs[i][^1]) || EndsWithStop(outputs[i], o.StopSequences) || outputs[i].Count == rowMax[i]) endedAt[i] = read + k;
                     }
+                    if (rows[i].OnTokens?.Invoke(outputs[i]) == true && endedAt[i] < 0) endedAt[i] = steps - 1;
                 }
                 read = steps;
-                if (endedAt.All(e => e >= 0)) break;
             }
         }
         finally { next?.Dispose(); }
         // As if decoding had stopped at the step where the last row ended: finished rows padded.
-        int length = endedAt.All(e => e >= 0) ? endedAt.Max() + 1 : steps;
+        int length = endedAt.All(e => e != -1) ? endedAt.Max() + 1 : steps;
         foreach (var row in outputs) while (row.Count < length) row.Add(o.PadTokenId);
         return outputs.Select(l => l.Take(length).ToArray()).ToArray();
     }
