@@ -10,4 +10,5 @@ root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(DataCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(CaptionCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 return await CliAction.RunMain(root, args);

@@ -23,6 +23,15 @@ public static class ImageDecoder
         return Decode(bytes, path);
     }
 
+    /// <summary>Width and height from the image's header, without decoding its pixels (a
+    /// decompression bomb is a small file that declares a huge image: check this first).</summary>
+    public static (int Width, int Height) Dimensions(byte[] bytes, string name)
+    {
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data) ?? throw new InvalidDataException($"{name}: not a decodable image");
+        return (codec.Info.Width, codec.Info.Height);
+    }
+
     public static RgbImage Decode(byte[] bytes, string name)
     {
         using var data = SKData.CreateCopy(bytes);
