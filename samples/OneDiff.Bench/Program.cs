@@ -10,6 +10,7 @@ return args.FirstOrDefault() switch
     "fit-memory" => FitMemoryBenchmark.Run(args.Skip(1).ToArray()),
     "model-file" => ModelFileBenchmark.Run(args.Skip(1).ToArray()),
     "ddp-step" => DataParallelBenchmark.Run(args.Skip(1).ToArray()),
+    "serve" => ServeBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
@@ -23,5 +24,6 @@ static int Usage()
     Console.Error.WriteLine("       OneDiff.Bench fit-memory [--pairs 2000] [--size 256] [--columns mlimage|bytes|paths]");
     Console.Error.WriteLine("       OneDiff.Bench model-file [--layers 3]");
     Console.Error.WriteLine("       [mpirun -np N] OneDiff.Bench ddp-step [--hidden 512] [--layers 4] [--batch 8] [--steps 6] [--warmup 2] [--bucket-mb 25] [--sharded]   (samples/OneDiff.Bench/distributed.sh)");
+    Console.Error.WriteLine("       OneDiff.Bench serve [--model /tmp/onediff-quickstart/onediff-tiny.zip] [--pairs /tmp/onediff-quickstart/data/test.jsonl] [--count 256] [--max-batch 16] [--max-wait-ms 10] [--repeats 3]");
     return 2;
 }

@@ -19,6 +19,8 @@ public sealed record CaptionRequest(PreparedPair Pair)
     /// the CPU, a few at a time on a GPU), and once at the end; returning true ends the caption
     /// there (a stop string seen, a client gone). Not called under beam search.</summary>
     public Func<string, bool>? OnText { get; init; }
+    /// <summary>Ends the caption at the next token read back (a client gone), without decoding text.</summary>
+    public CancellationToken Cancel { get; init; }
 }
 
 /// <summary>A generated caption with its token counts: the prompt as the LLM saw it (text and visual

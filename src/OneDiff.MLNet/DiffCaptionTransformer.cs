@@ -143,7 +143,7 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
             OnTokens = tokens =>
             {
                 seen[i] = tokens.ToArray();
-                return endedByCaller[i] = r.OnText?.Invoke(Text(tokens)) == true;
+                return endedByCaller[i] = r.Cancel.IsCancellationRequested || r.OnText?.Invoke(Text(tokens)) == true;
             },
         }).ToList();
         var options = new GenerationOptions

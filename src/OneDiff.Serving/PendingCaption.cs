@@ -13,6 +13,7 @@ namespace OneDiff.Serving;
 internal sealed class PendingCaption
 {
     readonly StreamedText _text;
+    readonly IReadOnlyList<string> _stops;
     readonly Channel<string>? _pieces;
     readonly TaskCompletionSource<CaptionOutcome> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -25,6 +26,7 @@ internal sealed class PendingCaption
         TopP = topP;
         Seed = seed;
         ClientGone = clientGone;
+        _stops = stops;
         _text = new StreamedText(stops);
         _pieces = stream ? Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true }) : null;
     }
@@ -49,13 +51,14 @@ internal sealed class PendingCaption
 
     public CaptionRequest ToRequest() => new(Pair)
     {
-        MaxNewTokens = MaxTokens, Temperature = Temperature, TopP = TopP, Seed = Seed, OnText = OnText,
+        MaxNewTokens = MaxTokens, Temperature = Temperature, TopP = TopP, Seed = Seed, Cancel = ClientGone,
+        // The text so far is decoded only where it is needed: to stream it, or to look for a stop string.
+        OnText = _pieces is not null || _stops.Count > 0 ? OnText : null,
     };
 
     /// <summary>On the model's thread, as tokens arrive: true ends this row.</summary>
     bool OnText(string text)
     {
-        if (ClientGone.IsCancellationRequested) return true;
         var (delta, stop) = _text.Update(text);
         if (delta.Length > 0) _pieces?.Writer.TryWrite(delta);
         return stop;
