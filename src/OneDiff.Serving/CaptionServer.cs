@@ -64,6 +64,8 @@ public sealed class CaptionServer : IAsyncDisposable
 
     internal CaptionBatcher Batcher => _batcher;
 
+    /// <summary>Stops accepting connections, answers the requests already received (within
+    /// ASP.NET Core's shutdown timeout), then stops the batcher and disposes the model.</summary>
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();

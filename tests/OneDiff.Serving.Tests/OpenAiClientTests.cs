@@ -1,5 +1,6 @@
 using System.ClientModel;
 using System.Text;
+using OneDiff.MLNet;
 using OpenAI;
 using OpenAI.Chat;
 using Xunit;
@@ -108,5 +109,36 @@ public class OpenAiClientTests(ServedModel m)
         var models = new OpenAIClient(new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = new Uri(server.Urls[0] + "/v1") }).GetOpenAIModelClient();
         var list = (await models.GetModelsAsync(TestContext.Current.CancellationToken)).Value;
         Assert.Equal("tiny", Assert.Single(list).Id);
+    }
+}
+
+/// <summary>The extension field <c>num_beams</c>: the caption a beam-search transformer gives.</summary>
+[Collection(ServedModelCollection.Name)]
+public class BeamSearchTests(ServedModel m)
+{
+    [Fact]
+    public async Task NumBeamsGivesTheBeamSearchCaption()
+    {
+        await using var server = await m.StartAsync();
+        using var beams = new Microsoft.ML.MLContext().DiffCaptioning().LoadTransformer(m.ModelFile, new CaptioningOverrides { NumBeams = 3 });
+        using var http = new HttpClient();
+        var cancel = TestContext.Current.CancellationToken;
+        // Two beam requests share a batch; a greedy one queued with them runs in its own.
+        server.Batcher.Pause();
+        var sent = new[] { 3, 6 }.Select(pair =>
+            ServedModel.PostAsync(http, server.Urls[0], m.Body(pair, extra: b => b["num_beams"] = 3).ToJsonString(), cancel: cancel))
+            .Append(ServedModel.PostAsync(http, server.Urls[0], m.Body(1).ToJsonString(), cancel: cancel)).ToList();
+        await LoadTests.Until(() => server.Batcher.Waiting == 3, "three requests queued");
+        server.Batcher.Resume();
+        var answers = await Task.WhenAll(sent);
+        Assert.Equal(beams.Caption(m.Trained.Pairs[3].A, m.Trained.Pairs[3].B), ServedModel.Content(answers[0].Json));
+        Assert.Equal(beams.Caption(m.Trained.Pairs[6].A, m.Trained.Pairs[6].B), ServedModel.Content(answers[1].Json));
+        Assert.Equal(m.Expected[1], ServedModel.Content(answers[2].Json));
+        string metrics = await http.GetStringAsync(server.Urls[0] + "/metrics", cancel);
+        Assert.Equal(2, LoadTests.Metric(metrics, "onediff_batch_size_count"));
+        Assert.Equal(1, LoadTests.Metric(metrics, "onediff_batch_size_bucket{le=\"1\"}"));
+        var (status, json, _) = await ServedModel.PostAsync(http, server.Urls[0], m.Body(0, extra: b => { b["num_beams"] = 2; b["temperature"] = 0.5; }).ToJsonString(), cancel: cancel);
+        Assert.Equal(400, status);
+        Assert.Equal("num_beams", json!["error"]!["param"]!.GetValue<string>());
     }
 }

@@ -58,7 +58,7 @@ public static class ServeCommand
         Console.Error.WriteLine($"ready: POST {server.Urls[0]}/v1/chat/completions, the page at {server.Urls[0]}/ (Ctrl+C stops)");
         try { await Task.Delay(Timeout.Infinite, cancel); }
         catch (OperationCanceledException) { }
-        Console.Error.WriteLine("stopping: the running batch finishes, waiting requests are answered 503");
+        Console.Error.WriteLine("stopping: no new connections; the requests already received are answered first");
         return ExitCodes.Success;
     }
 }
