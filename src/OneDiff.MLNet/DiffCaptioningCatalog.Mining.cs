@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
 using OneDiff.Data;
+using OneDiff.Data.Construction;
 using OneDiff.Data.Formats;
 using OneDiff.Data.Images;
 using OneDiff.Data.Readers;
@@ -8,23 +9,34 @@ using OneDiff.Modeling.Checkpoints;
 using OneDiff.Modeling.Models.Clip;
 using OneDiff.Modeling.Retrieval;
 using OneDiff.Modeling.Runtime;
+using OneDiff.Modeling.Tokenization;
 using TorchSharp;
 
 namespace OneDiff.MLNet;
 
-/// <summary>How <see cref="DiffCaptioningCatalog.MineImagePairs"/> finds pairs. The band and the
-/// neighbour count are our defaults: the paper names CLIP retrieval but not its thresholds.</summary>
+/// <summary>How <see cref="DiffCaptioningCatalog.MineImagePairs"/> finds pairs, with the paper's
+/// band and filters as defaults (section 3.2; docs/diffcap.md).</summary>
 public sealed record ImagePairMiningOptions
 {
-    /// <summary>A CLIPModel or CLIPVisionModelWithProjection folder (openai/clip-vit-large-patch14-336 in the paper).</summary>
+    /// <summary>A CLIPModel folder (openai/clip-vit-large-patch14-336 in the paper): its image tower
+    /// pairs the images, its text tower and tokenizer (vocab.json, merges.txt) score each image
+    /// against its caption. A CLIPVisionModelWithProjection folder does when <see cref="MinClipScore"/> is null.</summary>
     public required string ClipFolder { get; init; }
     /// <summary>Partners each image may choose (a pair chosen from both sides counts once).</summary>
     public int Neighbors { get; init; } = 1;
-    /// <summary>Lowest cosine similarity of a pair: below it the two scenes have little in common.</summary>
-    public double MinSimilarity { get; init; } = 0.8;
-    /// <summary>Similarity from which two images count as the same photo (duplicates, crops) and are
-    /// not paired; above 1 lets exact duplicates pair too.</summary>
-    public double MaxSimilarity { get; init; } = 0.95;
+    /// <summary>Lowest cosine similarity of a pair. The paper's 0.75: below it "high disparity".</summary>
+    public double MinSimilarity { get; init; } = 0.75;
+    /// <summary>Similarity from which two images are not paired. The paper's 0.94: above it "near
+    /// identity" (duplicates, crops); above 1 lets exact duplicates pair too.</summary>
+    public double MaxSimilarity { get; init; } = 0.94;
+    /// <summary>Pairs whose captions overlap this much or more are not chosen
+    /// (<see cref="CaptionOverlap"/>: content-word Jaccard); above 1 keeps every pair.</summary>
+    public double MaxCaptionOverlap { get; init; } = CaptionOverlap.DefaultMax;
+    /// <summary>Images whose CLIPScore against their own caption is not over this are left out,
+    /// as the paper keeps retrieved images scoring over 40 against their generated caption. The
+    /// scale is CLIPScore's (Hessel et al. 2021): 100 x 2.5 x max(cosine, 0), so 40 is a cosine of
+    /// 0.16 (docs/diffcap.md argues it). Null: no image-text filter.</summary>
+    public double? MinClipScore { get; init; } = 40;
     /// <summary>Images embedded together.</summary>
     public int BatchSize { get; init; } = 64;
     public string Device { get; init; } = "auto";
@@ -43,24 +55,36 @@ public sealed record ImagePairMiningOptions
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(null, $"{nameof(BatchSize)} must be 1 or more, not {BatchSize}");
         if (!(MinSimilarity < MaxSimilarity))
             throw new ArgumentOutOfRangeException(null, $"the similarity band [{MinSimilarity}, {MaxSimilarity}) is empty");
+        if (!(MaxCaptionOverlap > 0)) throw new ArgumentOutOfRangeException(null, $"{nameof(MaxCaptionOverlap)} must be above 0 (above 1 keeps every pair), not {MaxCaptionOverlap}");
+        if (MinClipScore is < 0 or > 250) throw new ArgumentOutOfRangeException(null, $"{nameof(MinClipScore)} is on CLIPScore's scale, 0 to 250, not {MinClipScore}");
         if (!Directory.Exists(ClipFolder)) throw new DirectoryNotFoundException($"{nameof(ClipFolder)} not found: {ClipFolder}");
     }
 }
+
+/// <summary>An image left out because its caption does not describe it (CLIPScore not over the minimum).</summary>
+public sealed record ImageUnlikeCaption(string Id, string Image, string Caption, double ClipScore);
+
+/// <summary>A pair in the band not chosen because its captions say the same.</summary>
+public sealed record PairWithAlikeCaptions(string Id, double Similarity, double CaptionOverlap);
+
+/// <summary>The candidates of <see cref="DiffCaptioningCatalog.MineImagePairs"/> and what its filters left out, with their scores.</summary>
+public sealed record MinedPairs(List<DiffCapCandidate> Candidates, List<ImageUnlikeCaption> ImagesUnlikeCaptions, List<PairWithAlikeCaptions> PairsWithAlikeCaptions);
 
 public sealed partial class DiffCaptioningCatalog
 {
     /// <summary>
     /// The paper's real pairs by CLIP retrieval: embeds every captioned image with CLIP's image
-    /// tower and pairs each with its most similar others inside the similarity band. The result,
-    /// written with <see cref="DiffCapCandidates.Write"/>, is what a chat model turns into
-    /// difference captions (from the two image captions) to make DiffCap training pairs.
+    /// tower, leaves out the images their captions do not describe (CLIPScore), and pairs each
+    /// image with its most similar others inside the similarity band whose captions do not say the
+    /// same. The candidates, written with <see cref="DiffCapCandidates.Write"/>, are what a chat
+    /// model turns into difference captions (from the two image captions) to make DiffCap pairs.
     /// </summary>
-    public List<DiffCapCandidate> MineImagePairs(IDataView images, ImagePairMiningOptions options, string imageColumnName = "Image", string captionColumnName = "Caption") =>
+    public MinedPairs MineImagePairs(IDataView images, ImagePairMiningOptions options, string imageColumnName = "Image", string captionColumnName = "Caption") =>
         MineImagePairs(ImageCaptionTable.Read(images ?? throw new ArgumentNullException(nameof(images)), imageColumnName, captionColumnName, "the image table"), options);
 
     /// <summary>The same over captioned images given as a list (ids kept in the candidates' ids);
     /// <paramref name="cancel"/> stops it between batches of images.</summary>
-    public List<DiffCapCandidate> MineImagePairs(IReadOnlyList<ImageCaption> images, ImagePairMiningOptions options, CancellationToken cancel = default)
+    public MinedPairs MineImagePairs(IReadOnlyList<ImageCaption> images, ImagePairMiningOptions options, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(options);
@@ -153,12 +177,92 @@ public sealed partial class DiffCaptioningCatalog
         }
     }
 
-    static List<DiffCapCandidate> Pair(torch.Tensor embeddings, List<ImageCaption> kept, ImagePairMiningOptions options, IChannel ch)
+    MinedPairs Pair(torch.Tensor embeddings, List<ImageCaption> kept, ImagePairMiningOptions options, IChannel ch)
     {
-        var pairs = SimilarPairs.Find(embeddings, options.Neighbors, options.MinSimilarity, options.MaxSimilarity);
-        ch.Info(MessageSensitivity.None, $"{pairs.Count} pair(s) with similarity in [{options.MinSimilarity}, {options.MaxSimilarity}) among {kept.Count} images");
-        return pairs.Select(p => new DiffCapCandidate(kept[p.First], kept[p.Second], p.Similarity)).ToList();
+        if (options.MinClipScore is not { } minScore) return PairFiltered(embeddings, kept, options, ch);
+        var (keep, unlike) = LeaveOutUnlikeCaptions(kept, ClipCosines(embeddings, kept, options), minScore);
+        ch.Info(MessageSensitivity.None, $"{unlike.Count} of {kept.Count} images left out: CLIPScore against their caption not over {minScore}");
+        using var index = torch.tensor(keep.Select(i => (long)i).ToArray(), device: embeddings.device);
+        using var filtered = embeddings.index_select(0, index);
+        return PairFiltered(filtered, keep.Select(i => kept[i]).ToList(), options, ch) with { ImagesUnlikeCaptions = unlike };
     }
+
+    /// <summary>The images whose CLIPScore against their caption is over <paramref name="minScore"/>
+    /// (their indices), and the others with their scores.</summary>
+    internal static (List<int> Keep, List<ImageUnlikeCaption> Unlike) LeaveOutUnlikeCaptions(IReadOnlyList<ImageCaption> images, IReadOnlyList<double> cosines, double minScore)
+    {
+        var keep = new List<int>();
+        var unlike = new List<ImageUnlikeCaption>();
+        for (int i = 0; i < images.Count; i++)
+        {
+            double score = ClipScore(cosines[i]);
+            if (score > minScore) keep.Add(i);
+            else unlike.Add(new ImageUnlikeCaption(images[i].Id, images[i].Image, images[i].Caption, Math.Round(score, 2)));
+        }
+        return (keep, unlike);
+    }
+
+    /// <summary>The pairs in the band whose captions do not say the same (known embeddings in tests).</summary>
+    internal static MinedPairs PairFiltered(torch.Tensor embeddings, List<ImageCaption> kept, ImagePairMiningOptions options, IChannel ch)
+    {
+        var words = kept.Select(k => CaptionOverlap.Words(k.Caption)).ToList();
+        var alike = new Dictionary<(int, int), double>();
+        bool Accept(int a, int b)
+        {
+            double overlap = CaptionOverlap.Of(words[a], words[b]);
+            if (overlap < options.MaxCaptionOverlap) return true;
+            alike[a < b ? (a, b) : (b, a)] = overlap;
+            return false;
+        }
+        var pairs = SimilarPairs.Find(embeddings, options.Neighbors, options.MinSimilarity, options.MaxSimilarity,
+            accept: options.MaxCaptionOverlap > 1 ? null : Accept);
+        ch.Info(MessageSensitivity.None, $"{pairs.Count} pair(s) with similarity in [{options.MinSimilarity}, {options.MaxSimilarity}) among {kept.Count} images; " +
+            $"{alike.Count} pair(s) in the band not chosen: captions overlapping {options.MaxCaptionOverlap} or more");
+        using var all = embeddings.to(torch.ScalarType.Float32).cpu();
+        var alikePairs = alike.OrderBy(p => p.Key).Select(p =>
+        {
+            using var sim = all[p.Key.Item1].dot(all[p.Key.Item2]);
+            return new PairWithAlikeCaptions($"{kept[p.Key.Item1].Id}~{kept[p.Key.Item2].Id}", Math.Round(sim.item<float>(), 6), Math.Round(p.Value, 4));
+        }).ToList();
+        return new MinedPairs(pairs.Select(p => new DiffCapCandidate(kept[p.First], kept[p.Second], p.Similarity)).ToList(), [], alikePairs);
+    }
+
+    /// <summary>The cosine of each image's embedding with its caption's, by CLIP's text tower and
+    /// tokenizer from the same folder.</summary>
+    double[] ClipCosines(torch.Tensor imageEmbeds, List<ImageCaption> kept, ImagePairMiningOptions options)
+    {
+        var device = ResolveDevice(options.Device);
+        using var text = ClipTextModelWithProjection.FromFolder(options.ClipFolder, device.ToTorch(), device.DefaultDtype);
+        var tokenizer = ClipTokenizer.FromFolder(options.ClipFolder, text.Config.MaxPositionEmbeddings);
+        var cosines = new double[kept.Count];
+        for (int start = 0; start < kept.Count; start += options.BatchSize)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            int count = Math.Min(options.BatchSize, kept.Count - start);
+            var ids = kept.Skip(start).Take(count).Select(k => tokenizer.Encode(k.Caption)).ToList();
+            int width = ids.Max(i => i.Length);
+            var flat = new long[count * width];
+            var mask = new long[count * width];
+            for (int r = 0; r < count; r++)
+                for (int c = 0; c < width; c++)
+                {
+                    // Padded with the end token, as Hugging Face pads CLIP; the mask hides it.
+                    flat[r * width + c] = c < ids[r].Length ? ids[r][c] : tokenizer.EndId;
+                    mask[r * width + c] = c < ids[r].Length ? 1 : 0;
+                }
+            var idTensor = torch.tensor(flat, device: device.ToTorch()).view(count, width);
+            var maskTensor = torch.tensor(mask, device: device.ToTorch()).view(count, width);
+            var textEmbeds = text.NormalizedTextEmbeds(idTensor, maskTensor).to(torch.ScalarType.Float32);
+            var cosine = imageEmbeds.narrow(0, start, count).to(torch.ScalarType.Float32).mul(textEmbeds).sum(-1).cpu();
+            var values = cosine.data<float>().ToArray();
+            for (int r = 0; r < count; r++) cosines[start + r] = values[r];
+        }
+        return cosines;
+    }
+
+    /// <summary>CLIPScore (Hessel et al. 2021) of a cosine similarity, x 100 as papers report it.</summary>
+    public static double ClipScore(double cosine) => 100 * 2.5 * Math.Max(cosine, 0);
 
     static string Fingerprint(IEnumerable<string> parts)
     {

@@ -36,6 +36,6 @@ public static class DataCommand
             }
             return result.Problems.Count > 0 && !parse.GetValue(skipBad) ? ExitCodes.Failed : ExitCodes.Success;
         });
-        return new Command("data", "Dataset tools") { inspect, DataExportCommand.Create(), MinePairsCommand.Create(), ChatBatchCommands.Requests(), ChatBatchCommands.Fill() };
+        return new Command("data", "Dataset tools") { inspect, DataExportCommand.Create(), MinePairsCommand.Create(), AnnotateCommands.EditPairs(), AnnotateCommands.Annotate(), ChatBatchCommands.Requests(), ChatBatchCommands.Fill() };
     }
 }

@@ -43,6 +43,19 @@ public static class ChatBatch
         return written;
     }
 
+    /// <summary>Each candidate's id and request, for <see cref="Annotation.CandidateAnnotator"/>; a
+    /// line without a request is a problem naming it.</summary>
+    public static List<Annotation.AnnotationRequest> ReadRequests(string candidatesPath, DataReport report)
+    {
+        var requests = new List<Annotation.AnnotationRequest>();
+        foreach (var (where, line) in ReadCandidates(candidatesPath, report))
+        {
+            if (Text(line["request"]) is not { Length: > 0 } request) { report.Problem(where, candidatesPath, "has no \"request\" text"); continue; }
+            requests.Add(new Annotation.AnnotationRequest(where, line["id"]!.GetValue<string>(), request));
+        }
+        return requests;
+    }
+
     /// <summary>Answers by candidate id: OpenAI/vLLM batch output lines (<c>custom_id</c>,
     /// <c>response.body.choices[0].message.content</c>) or plain <c>{"id", "caption"}</c> lines. A
     /// failed request, an empty answer or an id answered twice is a problem naming the line.</summary>
@@ -90,9 +103,11 @@ public static class ChatBatch
         Directory.CreateDirectory(to);
         int written = 0;
         using var w = new StreamWriter(outPath, false, new System.Text.UTF8Encoding(false));
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (where, line) in lines)
         {
             string id = line["id"]!.GetValue<string>();
+            if (!seen.Add(id)) { report.Problem(where, candidatesPath, $"the id {id} is listed more than once; only its first line is written"); continue; }
             if (!answers.TryGetValue(id, out var answer)) { report.Problem(where, candidatesPath, "has no answer"); continue; }
             line["captions"] = new JsonArray(answer);
             foreach (var key in new[] { "image1", "image2" })

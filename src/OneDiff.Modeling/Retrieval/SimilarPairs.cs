@@ -18,17 +18,24 @@ public static class SimilarPairs
     /// <summary>Elements of one block of the similarity matrix (512 MiB in fp32).</summary>
     const long BlockElements = 1L << 27;
 
+    /// <summary>How many in-band candidates a row looks through, per neighbour it may choose, when
+    /// an <c>accept</c> rule may refuse some (the most similar first).</summary>
+    public const int CandidatesPerNeighbor = 4;
+
     /// <param name="embeddings">(N, D), rows of unit length.</param>
     /// <param name="neighbors">how many partners each row may choose.</param>
+    /// <param name="accept">null, or a rule a pair (row, other row) must pass (captions too alike
+    /// fail it): each row then chooses its first <paramref name="neighbors"/> accepted among its
+    /// <see cref="CandidatesPerNeighbor"/> x neighbors most similar in the band.</param>
     /// <returns>every chosen pair once, ordered by First then Second.</returns>
-    public static List<SimilarPair> Find(Tensor embeddings, int neighbors, double minSimilarity, double maxSimilarity, int? blockRows = null)
+    public static List<SimilarPair> Find(Tensor embeddings, int neighbors, double minSimilarity, double maxSimilarity, int? blockRows = null, Func<int, int, bool>? accept = null)
     {
         ArgumentNullException.ThrowIfNull(embeddings);
         if (embeddings.dim() != 2) throw new ArgumentException($"embeddings must be (N, D), not ({string.Join(", ", embeddings.shape)})", nameof(embeddings));
         if (neighbors < 1) throw new ArgumentOutOfRangeException(nameof(neighbors), neighbors, "at least one neighbour");
         if (!(minSimilarity < maxSimilarity)) throw new ArgumentException($"the similarity band [{minSimilarity}, {maxSimilarity}) is empty");
         long n = embeddings.shape[0];
-        int k = (int)Math.Min(neighbors, n - 1);
+        int k = (int)Math.Min(accept is null ? neighbors : (long)neighbors * CandidatesPerNeighbor, n - 1);
         var pairs = new HashSet<(int, int)>();
         var result = new List<SimilarPair>();
         if (k < 1) return result;
@@ -47,11 +54,13 @@ public static class SimilarPairs
             var v = values.cpu().data<float>().ToArray();
             var ix = indices.cpu().data<long>().ToArray();
             for (int r = 0; r < len; r++)
-                for (int j = 0; j < k; j++)
+                for (int j = 0, chosen = 0; j < k && chosen < neighbors; j++)
                 {
                     float s = v[r * k + j];
                     if (float.IsNegativeInfinity(s)) break;
                     int a = (int)(start + r), b = (int)ix[r * k + j];
+                    if (accept is not null && !accept(a, b)) continue;
+                    chosen++;
                     var key = a < b ? (a, b) : (b, a);
                     if (pairs.Add(key)) result.Add(new SimilarPair(key.Item1, key.Item2, s));
                 }
