@@ -35,7 +35,7 @@ public class MinePairsTests
         var (dir, captions) = Images(14);
         string output = Path.Combine(dir, "out", "candidates.jsonl");
         var (code, stdout, err) = CliRunner.Run(DataCommand.Create(), "mine-pairs", "--llava", captions, "--images", dir, "--clip", Clip,
-            "--out", output, "--neighbors", "2", "--min-similarity", "-1", "--max-similarity", "1.01", "--batch-size", "5", "--device", "cpu");
+            "--out", output, "--neighbors", "2", "--min-similarity", "-1", "--max-similarity", "1.01", "--max-caption-overlap", "1.01", "--no-clip-score", "--batch-size", "5", "--device", "cpu");
         Assert.True(code == 0, err + stdout);
         var lines = Lines(output);
         Assert.Contains($"wrote {lines.Count} candidate pair(s) from 14 images", stdout);
@@ -77,7 +77,7 @@ public class MinePairsTests
         var (dir, captions) = Images(8);
         string output = Path.Combine(dir, "candidates.jsonl");
         var (code, _, err) = CliRunner.Run(DataCommand.Create(), "mine-pairs", "--llava", captions, "--images", dir, "--clip", Clip,
-            "--out", output, "--min-similarity", "-1", "--max-similarity", "1.01", "--device", "cpu");
+            "--out", output, "--min-similarity", "-1", "--max-similarity", "1.01", "--max-caption-overlap", "1.01", "--no-clip-score", "--device", "cpu");
         Assert.True(code == 0, err);
 
         // Not captioned yet: the reader names the first line without captions.
@@ -110,7 +110,7 @@ public class MinePairsTests
         var bad = images[2];
         File.WriteAllBytes(bad.Image, File.ReadAllBytes(bad.Image)[..50]); // the PNG header and no image
         string output = Path.Combine(dir, "candidates.jsonl");
-        string[] args = ["mine-pairs", "--llava", captions, "--images", dir, "--clip", Clip, "--out", output, "--min-similarity", "-1", "--max-similarity", "1.01", "--device", "cpu"];
+        string[] args = ["mine-pairs", "--llava", captions, "--images", dir, "--clip", Clip, "--out", output, "--min-similarity", "-1", "--max-similarity", "1.01", "--max-caption-overlap", "1.01", "--no-clip-score", "--device", "cpu"];
 
         var (code, _, err) = CliRunner.Run(DataCommand.Create(), args);
         Assert.Equal(1, code);
@@ -131,7 +131,7 @@ public class MinePairsTests
     {
         var (dir, captions) = Images(10);
         string embeddings = Path.Combine(dir, "embeddings.safetensors");
-        string[] common = ["mine-pairs", "--llava", captions, "--images", dir, "--clip", Clip, "--device", "cpu", "--embeddings", embeddings, "--min-similarity", "-1", "--max-similarity", "1.01"];
+        string[] common = ["mine-pairs", "--llava", captions, "--images", dir, "--clip", Clip, "--device", "cpu", "--embeddings", embeddings, "--min-similarity", "-1", "--max-similarity", "1.01", "--max-caption-overlap", "1.01", "--no-clip-score"];
         var (code, _, err) = CliRunner.Run(DataCommand.Create(), [.. common, "--out", Path.Combine(dir, "a.jsonl")]);
         Assert.True(code == 0, err);
         Assert.Contains("kept the embeddings in", err);
@@ -176,5 +176,70 @@ public class MinePairsTests
         var (code4, _, err4) = CliRunner.Run(DataCommand.Create(), [.. common, "--clip", Path.Combine(TestPaths.HfFixtures, "clip_vision")]);
         Assert.Equal(1, code4);
         Assert.Contains("has no visual_projection.weight; a CLIPModel or CLIPVisionModelWithProjection folder is needed", err4);
+    }
+
+    /// <summary>A copy of the fixture CLIP with a tokenizer (vocab.json, merges.txt) fitting its 300-id
+    /// vocabulary: characters, each also as a word end, and a few merges.</summary>
+    static string ClipWithTokenizer()
+    {
+        string dir = TestPaths.NewTempDir("clip-tok");
+        foreach (var f in Directory.GetFiles(Clip)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+        var vocab = new Dictionary<string, int>();
+        foreach (var c in "abcdefghijklmnopqrstuvwxyz0123456789,.") { vocab[c.ToString()] = vocab.Count; vocab[c + "</w>"] = vocab.Count; }
+        string[] merged = ["th", "the</w>", "an", "and</w>", "ci", "cir", "circle</w>", "le</w>", "cle</w>"];
+        foreach (var m in merged) vocab[m] = vocab.Count;
+        vocab["<|startoftext|>"] = 298;
+        vocab["<|endoftext|>"] = 299;
+        File.WriteAllText(Path.Combine(dir, "vocab.json"), System.Text.Json.JsonSerializer.Serialize(vocab));
+        File.WriteAllLines(Path.Combine(dir, "merges.txt"), ["#version: 0.2", "t h", "th e</w>", "a n", "an d</w>", "c i", "ci r", "l e</w>", "c le</w>", "cir cle</w>"]);
+        return dir;
+    }
+
+    [Fact]
+    public void TheDefaultFiltersLeaveOutImagesUnlikeTheirCaptionsAndListThemWithScores()
+    {
+        var (dir, captions) = Images(12);
+        string clip = ClipWithTokenizer();
+        // The scores, computed here with the whole CLIPModel and the same tokenizer.
+        var images = new LlavaCaptionReader().Read(captions, dir, new DataReport());
+        using var model = new OneDiff.Modeling.Models.Clip.ClipModel(OneDiff.Modeling.Models.Clip.ClipConfig.FromHf(OneDiff.Modeling.Checkpoints.HfConfig.Load(clip)));
+        using (var checkpoint = OneDiff.Modeling.Checkpoints.SafetensorsCheckpoint.Open(clip)) checkpoint.LoadInto(model, strict: true);
+        model.eval();
+        var tokenizer = OneDiff.Modeling.Tokenization.ClipTokenizer.FromFolder(clip, 16);
+        var processor = new ClipImageProcessor(model.Config.Vision.ImageSize);
+        var scores = images.ToDictionary(i => i.Id, i =>
+        {
+            using var noGrad = torch.no_grad();
+            using var x = torch.tensor(processor.Process(ImageInput.FromPath(i.Image).Decode()), [1, 3, processor.Size, processor.Size]);
+            using var ids = torch.tensor(tokenizer.Encode(i.Caption).Select(t => (long)t).ToArray()).unsqueeze(0);
+            using var image = model.ImageEmbeds(x);
+            using var text = model.TextEmbeds(ids, null);
+            using var cos = image.mul(text).sum();
+            return 250 * Math.Max(cos.item<float>(), 0);
+        });
+        string output = Path.Combine(dir, "candidates.jsonl");
+        // The fixture CLIP has random weights: a minimum between its scores splits the images.
+        var sorted = scores.Values.Order().ToList();
+        double minimum = (sorted[4] + sorted[5]) / 2;
+        var (code, stdout, err) = CliRunner.Run(DataCommand.Create(), "mine-pairs", "--llava", captions, "--images", dir, "--clip", clip,
+            "--out", output, "--min-similarity", "-1", "--max-similarity", "1.01", "--device", "cpu", "--neighbors", "3",
+            "--min-clip-score", minimum.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(code == 0, err + stdout);
+        var dropped = Lines(Path.Combine(dir, "candidates.dropped.jsonl"));
+        var unlike = dropped.Where(d => d["kind"]!.GetValue<string>() == "image").ToList();
+        Assert.Contains($"left out {unlike.Count} image(s) unlike their caption", stdout);
+        var expectedUnlike = scores.Where(s => s.Value <= minimum).Select(s => s.Key).Order().ToList();
+        Assert.NotEmpty(expectedUnlike);
+        Assert.True(expectedUnlike.Count < images.Count, "every image dropped: the test says nothing");
+        Assert.Equal(expectedUnlike, unlike.Select(u => u["id"]!.GetValue<string>()).Order());
+        foreach (var u in unlike) Assert.Equal(scores[u["id"]!.GetValue<string>()], u["clip_score"]!.GetValue<double>(), 0.02);
+        var candidateIds = Lines(output).SelectMany(l => l["id"]!.GetValue<string>().Split('~')).ToHashSet();
+        Assert.Empty(candidateIds.Intersect(expectedUnlike));
+
+        // A vision-only folder cannot score captions: the error says what to do.
+        var (code2, _, err2) = CliRunner.Run(DataCommand.Create(), "mine-pairs", "--llava", captions, "--images", dir, "--clip", Clip,
+            "--out", output, "--device", "cpu");
+        Assert.Equal(1, code2);
+        Assert.Contains("vocab.json", err2);
     }
 }
