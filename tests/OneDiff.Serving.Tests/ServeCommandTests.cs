@@ -9,14 +9,8 @@ namespace OneDiff.Serving.Tests;
 [Collection(ServedModelCollection.Name)]
 public class ServeCommandTests(ServedModel m)
 {
-    static ProcessStartInfo Onediff(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "onediff.dll"));
-        foreach (var a in args) start.ArgumentList.Add(a);
-        start.Environment["ONEDIFF_API_KEY"] = "sk-from-the-environment";
-        return start;
-    }
+    static ProcessStartInfo Onediff(params string[] args) =>
+        OnediffProcess.Start(new Dictionary<string, string> { ["ONEDIFF_API_KEY"] = "sk-from-the-environment" }, args);
 
     [Fact]
     public async Task ServesUntilCtrlCThenExitsCleanly()
