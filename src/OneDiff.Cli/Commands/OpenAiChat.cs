@@ -31,6 +31,11 @@ internal static class OpenAiChat
             {
                 throw new ChatRequestFailure(e.Status, $"HTTP {e.Status}: {Brief(e)}", RetryAfter(e.GetRawResponse()));
             }
+            catch (ClientResultException e)
+            {
+                // No answer at all (refused or reset connection): worth another try, as a lost connection is.
+                throw new HttpRequestException($"no answer from the endpoint: {e.Message}", e);
+            }
         }
 
         static string Brief(ClientResultException e)
