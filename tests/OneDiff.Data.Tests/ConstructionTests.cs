@@ -71,7 +71,7 @@ public class ConstructionTests
         var lines = File.ReadAllLines(file).Select(l => JsonNode.Parse(l)!).ToList();
         Assert.Equal(2, lines.Count);
         Assert.Equal("diffcap-synthetic", lines[0]["task"]!.GetValue<string>());
-        Assert.Equal("instructpix2pix", lines[0]["source"]!.GetValue<string>());
+        Assert.Equal("diffcap-synthetic", lines[0]["source"]!.GetValue<string>());
         Assert.Equal("add a kayak", lines[0]["edit"]!.GetValue<string>());
         Assert.Contains("a serene lake scene with a kayak", lines[0]["request"]!.GetValue<string>());
         Assert.Equal(Path.Combine(root, "0001", "11_0.jpg"), Path.GetFullPath(Path.Combine(root, "out", lines[0]["image1"]!.GetValue<string>())));

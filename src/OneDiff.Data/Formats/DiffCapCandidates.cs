@@ -44,11 +44,11 @@ public static class DiffCapCandidates
     }
 
     /// <summary>Synthetic pairs (InstructPix2Pix), their request from the three prompts
-    /// (<see cref="RequestTemplate.Synthetic"/> unless given); task <see cref="SyntheticTask"/>.</summary>
+    /// (<see cref="RequestTemplate.Synthetic"/> unless given); task and source <see cref="SyntheticTask"/>.</summary>
     public static void WriteEdits(string path, IEnumerable<EditPair> pairs, RequestTemplate? template = null)
     {
         template ??= RequestTemplate.Synthetic;
-        Lines(path, pairs.Select(p => (p.Id, p.Image1, p.Image2, SyntheticTask, "instructpix2pix", (Action<Utf8JsonWriter>)(w =>
+        Lines(path, pairs.Select(p => (p.Id, p.Image1, p.Image2, SyntheticTask, SyntheticTask, (Action<Utf8JsonWriter>)(w =>
         {
             w.WriteString("input", p.Input);
             w.WriteString("output", p.Output);
