@@ -49,8 +49,10 @@ var trainer = catalog.Trainers.OneDiff(new DiffCaptionTrainer.Options
     PackReferences = args.Contains("--pack"),
     MaxNewTokens = 40,
     Device = ArgValue(args, "--device") ?? "auto",
+    MetricsFolder = work, // metrics.jsonl and training.png
 });
 var model = trainer.Fit(train);
+Console.WriteLine($"training record: {Path.Combine(work, TrainingRecord.FileName)} and its plot {Path.Combine(work, TrainingRecord.PlotName)}");
 
 // 3. Held-out scores, overall and per change type, next to the best constant caption.
 var scored = model.Transform(test);

@@ -163,6 +163,10 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         /// when the data has it (the dataset tables do); null: overall only.</summary>
         public string? ValidationGroupColumnName { get; set; } = "Group";
         public string? CheckpointFolder { get; set; }
+        /// <summary>Where the run appends <c>metrics.jsonl</c> (a line per logged step and per
+        /// validation) and draws <c>training.png</c> at each stage's end; null: the
+        /// <see cref="CheckpointFolder"/>; with neither, nothing is written (<see cref="TrainingRecords"/> still holds them).</summary>
+        public string? MetricsFolder { get; set; }
         public int CheckpointEvery { get; set; }
         /// <summary>How many of a stage's latest checkpoints stay in <see cref="CheckpointFolder"/>
         /// (0: all). A checkpoint of the 7B LLM trained whole takes about 95 GB with fp32 copies.</summary>
@@ -201,6 +205,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
     public Options TrainerOptions => _options;
     /// <summary>Stage I then stage II losses per optimizer step, of the last Fit.</summary>
     public IReadOnlyList<double> LossHistory { get; private set; } = [];
+    /// <summary>The last Fit's training record: a record per logged step and per validation, as
+    /// metrics.jsonl holds them.</summary>
+    public IReadOnlyList<TrainingRecord> TrainingRecords { get; private set; } = [];
     /// <summary>Validation metrics of the last Fit (null without validation data).</summary>
     public DiffCaptionMetrics? ValidationMetrics { get; private set; }
 
@@ -239,7 +246,8 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             var model = OneDiffPretrained.Build(plan.Model, plan.Folders, device.ToTorch(), device.DefaultDtype);
             var tokenizer = OneDiffPretrained.Tokenizer(plan.Model, plan.Folders);
             var loop = new TrainingLoop(model, device.ToTorch(), parallel) { Log = message => ch.Info(MessageSensitivity.None, message) };
-            var run = new FitRun(plan, model, tokenizer, new ClipImageProcessor(plan.Model.Vision.ImageSize, plan.Examples.PadToSquare), loop, ch);
+            var recorder = new TrainingRecorder(plan.Launch.IsMain ? plan.RecordFolder : null, plan.StageTwo.Resume);
+            var run = new FitRun(plan, model, tokenizer, new ClipImageProcessor(plan.Model.Vision.ImageSize, plan.Examples.PadToSquare), loop, ch, recorder);
             run.Info($"OneDiff {plan.Model.Name} on {device.Name}: {model.ParameterCount():N0} parameters" + (group is null ? "" :
                 $"; data-parallel over {group.Size} rank(s) ({plan.Launch.Launcher}, {group.Engine}), optimizer state {(plan.ShardOptimizerState ? "sharded" : "on every rank")}"));
             if (plan.StageOne is { } stageOne) RunStageOne(run, stageOne);
@@ -252,7 +260,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             RunStageTwo(run, input, transformer);
             KeepAdapters(plan, loop, transformer);
             LossHistory = loop.Losses.ToList();
-            if (_options.ValidationData is not null && plan.Launch.IsMain) ScoreValidation(transformer, plan.Columns, ch);
+            if (_options.ValidationData is not null && plan.Launch.IsMain) ScoreValidation(transformer, run, 2, recorder.Records.LastOrDefault(r => r.Stage == 2)?.Step ?? 0);
+            recorder.Draw();
+            TrainingRecords = recorder.Records.ToList();
             run.Info($"trained in {sw.Elapsed:mm\\:ss}");
             return transformer;
         }
@@ -275,7 +285,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
     }
 
     /// <summary>What one Fit works with, once the plan is resolved and the model built.</summary>
-    sealed record FitRun(TrainingPlan Plan, OneDiffModel Model, TextTokenizer Tokenizer, ClipImageProcessor Processor, TrainingLoop Loop, IChannel Channel)
+    sealed record FitRun(TrainingPlan Plan, OneDiffModel Model, TextTokenizer Tokenizer, ClipImageProcessor Processor, TrainingLoop Loop, IChannel Channel, TrainingRecorder Recorder)
     {
         /// <summary>Logs on rank 0 only (the only process when it trains alone).</summary>
         public void Info(string message)
@@ -283,10 +293,16 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             if (Plan.Launch.IsMain) Channel.Info(MessageSensitivity.None, message);
         }
 
+        /// <summary>Every step that is logged (the first, every tenth, the last) is also recorded.</summary>
         public void Report(StepProgress p)
         {
-            if (p.Step == 1 || p.Step == p.TotalSteps || p.Step % 10 == 0)
-                Info($"stage {(int)p.Stage} step {p.Step}/{p.TotalSteps}: loss {p.Loss:F4}, lr {p.LearningRate:E2}, {p.SamplesPerSecond:F1} samples/s, {p.Remaining:mm\\:ss} left");
+            if (!(p.Step == 1 || p.Step == p.TotalSteps || p.Step % 10 == 0)) return;
+            Info($"stage {(int)p.Stage} step {p.Step}/{p.TotalSteps}: loss {p.Loss:F4}, lr {p.LearningRate:E2}, {p.SamplesPerSecond:F1} samples/s, {p.Remaining:mm\\:ss} left");
+            Recorder.Add(new TrainingRecord
+            {
+                Stage = (int)p.Stage, Step = p.Step, TotalSteps = p.TotalSteps, Epoch = Math.Round(p.Epoch, 4), Loss = p.Loss,
+                LearningRates = p.LearningRates, GradNorm = p.GradNorm, SamplesPerSecond = Math.Round(p.SamplesPerSecond, 3),
+            });
         }
     }
 
@@ -299,6 +315,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             new PromptEncoder(run.Tokenizer, ConversationTemplate.ByName(run.Plan.Model.StageOneTemplate)), run.Processor, run.Plan.Examples, pack: false, run.Plan.Launch);
         run.Info($"stage I: {examples.Count} coupled samples from {singles.Count} captioned images");
         run.Loop.Run(examples, settings, run.Report, _options.Cancellation);
+        run.Recorder.Draw();
     }
 
     /// <summary>Stage II: instruction tuning on the pairs (and conversations), scoring the
@@ -327,10 +344,11 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
                 $"{lora.ParameterCount(plan.Model.Llm):N0} adapter parameters train instead of the LLM's {run.Model.language_model.parameters().Distinct().Sum(p => p.numel()):N0}, merged into it when the stage ends");
         Func<long, bool>? afterStep = _options.ValidationData is not null && plan.ValidateEvery > 0 ? step =>
         {
-            if (step % plan.ValidateEvery == 0 && plan.Launch.IsMain) { ScoreValidation(transformer, plan.Columns, run.Channel); run.Model.train(); }
+            if (step % plan.ValidateEvery == 0 && plan.Launch.IsMain) { ScoreValidation(transformer, run, 2, step); run.Model.train(); }
             return true;
         } : null;
         run.Loop.Run(train, plan.StageTwo, run.Report, _options.Cancellation, afterStep);
+        run.Recorder.Draw();
     }
 
     /// <summary>With LoRA on an LLM folder kept out of the saved model, the model saves the
@@ -347,14 +365,23 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
     }
 
     /// <summary>Captions the validation data and scores it, overall and per group where the data has the group column.</summary>
-    void ScoreValidation(DiffCaptionTransformer transformer, TrainingColumns columns, IChannel ch)
+    void ScoreValidation(DiffCaptionTransformer transformer, FitRun run, int stage, long step)
     {
+        var (columns, ch) = (run.Plan.Columns, run.Channel);
         var data = _options.ValidationData!;
         string? group = columns.ValidationGroup is { } g && data.Schema.GetColumnOrNull(g) is { Type: TextDataViewType } ? g : null;
         var scored = transformer.Transform(data);
         ValidationMetrics = _catalog.Evaluate(scored, columns.Pairs.ReferencesColumnName!, columns.PredictedCaption, group);
         ch.Info(MessageSensitivity.None, $"validation: {ValidationMetrics}");
         if (ValidationMetrics.PerGroup.Count > 0) ch.Info(MessageSensitivity.None, ValidationMetrics.ToTable());
+        run.Recorder.Add(new TrainingRecord
+        {
+            Kind = "validation", Stage = stage, Step = step,
+            Validation = new Dictionary<string, double>
+            {
+                ["BLEU-4"] = ValidationMetrics.Bleu4, ["METEOR"] = ValidationMetrics.Meteor, ["ROUGE-L"] = ValidationMetrics.RougeL, ["CIDEr"] = ValidationMetrics.Cider,
+            },
+        });
     }
 
     /// <summary>The training examples of <paramref name="rows"/>: encoded prompts, and images that

@@ -56,6 +56,9 @@ public sealed record TrainingPlan
     public required bool ExternalBaseWeights { get; init; }
     /// <summary>Score the validation data every this many stage II steps (0: only at the end).</summary>
     public required int ValidateEvery { get; init; }
+    /// <summary>Where metrics.jsonl and training.png go: the options' MetricsFolder, else the
+    /// checkpoint folder; null: neither is written.</summary>
+    public required string? RecordFolder { get; init; }
     /// <summary>This process's place in a data-parallel job (rank 0 of 1 when it trains alone).</summary>
     public required LaunchEnvironment Launch { get; init; }
     /// <summary>Whether the data-parallel machinery runs (a job of several processes, or asked for).</summary>
@@ -135,7 +138,7 @@ public sealed record TrainingPlan
         };
         return new TrainingPlan
         {
-            Preset = o.Preset, Model = model, Folders = folders, FolderProblems = problems,
+            Preset = o.Preset, Model = model, Folders = folders, FolderProblems = problems, RecordFolder = o.MetricsFolder ?? o.CheckpointFolder,
             Columns = new TrainingColumns(pairs, o.PredictedCaptionColumnName, o.CaptionImageColumnName, o.CaptionColumnName,
                 o.ConversationImageColumnName, o.ConversationQuestionsColumnName, o.ConversationAnswersColumnName, o.ValidationGroupColumnName),
             Examples = new ExampleSettings(o.MaxAnswerTokens, o.MaxConversationTokens, o.PackReferences, o.CheckImages, o.PadToSquare),

@@ -53,6 +53,8 @@ public static class TrainCommand
         if (c.Train.Count == 0) throw new InvalidDataException($"{c.FilePath}: \"train\" lists no dataset");
         var trainerOptions = c.TrainerOptions();
         trainerOptions.Cancellation = cancel;
+        // The training record goes beside the checkpoints, or beside the saved model when there are none.
+        trainerOptions.MetricsFolder ??= trainerOptions.CheckpointFolder ?? Path.GetDirectoryName(c.Resolve(c.Output));
         var plan = c.Plan(trainerOptions); // an option out of range stops here, before any data is read
         bool main = plan.Launch.IsMain; // in a data-parallel job, rank 0 alone prints and saves
         var ml = new MLContext(seed: 1);
@@ -89,6 +91,7 @@ public static class TrainCommand
         var clock = System.Diagnostics.Stopwatch.StartNew();
         ml.Model.Save(model, train.Schema, output);
         Console.WriteLine($"saved {output} ({new FileInfo(output).Length / 1e6:F1} MB in {clock.Elapsed.TotalSeconds:F0} s)");
+        Console.WriteLine($"training record: {Path.Combine(plan.RecordFolder!, TrainingRecord.FileName)}, {Path.Combine(plan.RecordFolder!, TrainingRecord.PlotName)}");
         return ExitCodes.Success;
     }
 

@@ -38,7 +38,7 @@ public sealed record TrainConfig
     static readonly string[] CaptionKeys = ["llava", "images"];
     static readonly string[] DatasetKeys = ["format", "root", "split"];
     static readonly string[] FolderOptions =
-        [nameof(DiffCaptionTrainer.Options.ClipFolder), nameof(DiffCaptionTrainer.Options.BertFolder), nameof(DiffCaptionTrainer.Options.LlmFolder), nameof(DiffCaptionTrainer.Options.CheckpointFolder)];
+        [nameof(DiffCaptionTrainer.Options.ClipFolder), nameof(DiffCaptionTrainer.Options.BertFolder), nameof(DiffCaptionTrainer.Options.LlmFolder), nameof(DiffCaptionTrainer.Options.CheckpointFolder), nameof(DiffCaptionTrainer.Options.MetricsFolder)];
 
     /// <summary>The trainer options a config may set: those of plain values (tables and tokens are
     /// given by the config's own keys or not at all).</summary>

@@ -3,7 +3,7 @@ using Microsoft.ML.Data;
 
 namespace OneDiff.MLNet;
 
-/// <summary>Builds SchemaShape columns (their constructor is internal in ML.NET 5.0.1).</summary>
+/// <summary>Builds SchemaShape columns (their constructor is internal in ML.NET 6.0.0).</summary>
 internal static class SchemaShapes
 {
     public static SchemaShape WithTextColumn(SchemaShape input, string name)

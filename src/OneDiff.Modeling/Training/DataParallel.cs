@@ -124,15 +124,18 @@ public sealed class DataParallel
 
     /// <summary>After a sharded reduction: clips the gradients of the parameters this rank owns so
     /// that the norm of every rank's together is at most <paramref name="maxNorm"/>; the norm stays
-    /// on <paramref name="device"/>. (Unsharded, every rank holds the whole sum: plain clipping.)</summary>
-    public void ClipOwnedByGlobalNorm(IReadOnlyList<Parameter> owned, double maxNorm, Device device)
+    /// on <paramref name="device"/>, and is returned (before clipping). (Unsharded, every rank holds
+    /// the whole sum: plain clipping.)</summary>
+    public Tensor ClipOwnedByGlobalNorm(IReadOnlyList<Parameter> owned, double maxNorm, Device device)
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         var grads = owned.Select(p => p.grad).OfType<Tensor>().ToArray();
         var squared = grads.Length == 0 ? torch.zeros(1, ScalarType.Float32, device) : ForeachKernels.GradNorm(grads).square().reshape(1);
         Group.AllReduceSum(squared);
-        if (grads.Length > 0) ForeachKernels.ScaleToNorm(grads, squared.sqrt().reshape([]), maxNorm);
+        var norm = squared.sqrt().reshape([]);
+        if (grads.Length > 0) ForeachKernels.ScaleToNorm(grads, norm, maxNorm);
+        return norm.MoveToOuterDisposeScope();
     }
 
     /// <summary>After a sharded update: each owner's new values to every rank.</summary>

@@ -67,8 +67,13 @@ public sealed record StageSettings
     }
 }
 
-/// <summary>Progress of a step, for the caller's log.</summary>
-public sealed record StepProgress(TrainingStage Stage, long Step, long TotalSteps, double Loss, double LearningRate, double SamplesPerSecond, TimeSpan Remaining);
+/// <summary>Progress of a step, for the caller's log and training record.</summary>
+/// <param name="Epoch">steps done in epochs (1.5: half-way through the second).</param>
+/// <param name="LearningRate">the largest group's rate, for a one-line log.</param>
+/// <param name="LearningRates">each parameter group's rate at this step.</param>
+/// <param name="GradNorm">the gradients' total norm before clipping; null without clipping.</param>
+public sealed record StepProgress(TrainingStage Stage, long Step, long TotalSteps, double Epoch, double Loss, double LearningRate,
+    IReadOnlyDictionary<string, double> LearningRates, double? GradNorm, double SamplesPerSecond, TimeSpan Remaining);
 
 /// <summary>
 /// Trains a <see cref="OneDiffModel"/> for one stage: shuffled batches (seeded per epoch), the loss
@@ -183,18 +188,21 @@ public sealed class TrainingLoop
             long startStep = step;
             // A step's loss is read back once the next step is queued behind it, so the host never
             // waits for the device in the middle of training (checkpoints and afterStep read it at once).
-            (Tensor Loss, long Step, double Scale)? pending = null;
+            (Tensor Loss, long Step, double Scale, Tensor? Norm)? pending = null;
             void Flush()
             {
                 if (pending is not { } p) return;
                 pending = null;
                 double loss;
+                double? norm = null;
                 using (p.Loss) loss = p.Loss.item<float>();
+                if (p.Norm is { } n) using (n) norm = n.item<float>();
                 Losses.Add(loss);
                 long perStep = (long)s.BatchSize * s.GradientAccumulation * ranks;
                 double rate = (p.Step - startStep) * perStep / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
                 var remaining = TimeSpan.FromSeconds((totalSteps - p.Step) * perStep / Math.Max(1e-9, rate));
-                if (IsMain) progress?.Invoke(new StepProgress(s.Stage, p.Step, totalSteps, loss, groups.Max(g => g.LearningRate) * p.Scale, rate, remaining));
+                if (IsMain) progress?.Invoke(new StepProgress(s.Stage, p.Step, totalSteps, (double)p.Step / stepsPerEpoch, loss, groups.Max(g => g.LearningRate) * p.Scale,
+                    groups.ToDictionary(g => g.Name, g => g.LearningRate * p.Scale), norm, rate, remaining));
             }
             try
             {
@@ -232,18 +240,18 @@ public sealed class TrainingLoop
                         _parallel.SumScalar(lossTotal);
                     }
                     // Unsharded, every rank holds the whole sum; sharded, each its own parameters' part.
+                    // The norm stays on the device until the step is read back with its loss.
+                    Tensor? gradNorm = null;
                     if (s.MaxGradNorm > 0)
-                    {
-                        if (owners is null) GradientClipping.ClipByTotalNorm(owned, s.MaxGradNorm)?.Dispose();
-                        else _parallel!.ClipOwnedByGlobalNorm(owned, s.MaxGradNorm, _device);
-                    }
+                        gradNorm = owners is null ? GradientClipping.ClipByTotalNorm(owned, s.MaxGradNorm) : _parallel!.ClipOwnedByGlobalNorm(owned, s.MaxGradNorm, _device);
+                    gradNorm?.DetachFromDisposeScope();
                     double scale = LearningRateSchedule.Scale(step, totalSteps, s.WarmupFraction);
                     optimizer.Update(scale);
                     if (owners is not null) _parallel!.BroadcastFromOwners(trainedByName, owners);
                     foreach (var (_, p) in trainedByName) p.grad = null;
                     step++;
                     Flush();
-                    pending = (lossTotal, step, scale);
+                    pending = (lossTotal, step, scale, gradNorm);
                     // Every CheckpointEvery steps, and at the stage's last step: a run stopped later
                     // (in the next stage, in validation, while saving) resumes with this stage done.
                     bool checkpoint = store is not null && s.CheckpointEvery > 0 && (step % s.CheckpointEvery == 0 || step == totalSteps);
@@ -253,7 +261,7 @@ public sealed class TrainingLoop
                 }
                 Flush();
             }
-            finally { pending?.Loss.Dispose(); }
+            finally { pending?.Loss.Dispose(); pending?.Norm?.Dispose(); }
         }
         finally
         {
