@@ -197,6 +197,8 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
 
         public int MaxNewTokens { get; set; } = 32;
         public int NumBeams { get; set; } = 1;
+        /// <summary>Stops Fit at its next step, as <c>MLContext.CancelExecution()</c> does: it throws
+        /// <see cref="OperationCanceledException"/> after writing a checkpoint when <see cref="CheckpointFolder"/> is set.</summary>
         public CancellationToken Cancellation { get; set; }
     }
 
@@ -247,7 +249,18 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             var tokenizer = OneDiffPretrained.Tokenizer(plan.Model, plan.Folders);
             var loop = new TrainingLoop(model, device.ToTorch(), parallel) { Log = message => ch.Info(MessageSensitivity.None, message) };
             var recorder = new TrainingRecorder(plan.Launch.IsMain ? plan.RecordFolder : null, plan.StageTwo.Resume);
-            var run = new FitRun(plan, model, tokenizer, new ClipImageProcessor(plan.Model.Vision.ImageSize, plan.Examples.PadToSquare), loop, ch, recorder);
+            // ML.NET's conventions: progress through a progress channel (stage, step, loss), and
+            // MLContext.CancelExecution() stopping at the next step, as the options' token does.
+            using var progress = _catalog.Host.StartProgressChannel("OneDiff training");
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(_options.Cancellation);
+            var run = new FitRun(plan, model, tokenizer, new ClipImageProcessor(plan.Model.Vision.ImageSize, plan.Examples.PadToSquare), loop, ch, recorder, stop, () => _catalog.CancelRequested);
+            progress.SetHeader(new ProgressHeader(["loss"], ["stage", "step"]), entry =>
+            {
+                if (run.Latest is not { } p) return;
+                entry.SetProgress(0, (int)p.Stage, 2);
+                entry.SetProgress(1, p.Step, p.TotalSteps);
+                entry.SetMetric(0, p.Loss);
+            });
             run.Info($"OneDiff {plan.Model.Name} on {device.Name}: {model.ParameterCount():N0} parameters" + (group is null ? "" :
                 $"; data-parallel over {group.Size} rank(s) ({plan.Launch.Launcher}, {group.Engine}), optimizer state {(plan.ShardOptimizerState ? "sharded" : "on every rank")}"));
             if (plan.StageOne is { } stageOne) RunStageOne(run, stageOne);
@@ -285,8 +298,16 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
     }
 
     /// <summary>What one Fit works with, once the plan is resolved and the model built.</summary>
-    sealed record FitRun(TrainingPlan Plan, OneDiffModel Model, TextTokenizer Tokenizer, ClipImageProcessor Processor, TrainingLoop Loop, IChannel Channel, TrainingRecorder Recorder)
+    sealed record FitRun(TrainingPlan Plan, OneDiffModel Model, TextTokenizer Tokenizer, ClipImageProcessor Processor, TrainingLoop Loop, IChannel Channel,
+        TrainingRecorder Recorder, CancellationTokenSource Stop, Func<bool> CancelRequested)
     {
+        /// <summary>The last step's progress, which the progress channel reads from its own thread.</summary>
+        public StepProgress? Latest { get => Volatile.Read(ref _latest); private set => Volatile.Write(ref _latest, value); }
+        StepProgress? _latest;
+
+        /// <summary>Stops the loops: the options' token, or MLContext.CancelExecution().</summary>
+        public CancellationToken Cancel => Stop.Token;
+
         /// <summary>Logs on rank 0 only (the only process when it trains alone).</summary>
         public void Info(string message)
         {
@@ -296,6 +317,9 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         /// <summary>Every step that is logged (the first, every tenth, the last) is also recorded.</summary>
         public void Report(StepProgress p)
         {
+            Latest = p;
+            // Checked on the training thread after every step, so the loop stops before the next one.
+            if (CancelRequested()) Stop.Cancel();
             if (!(p.Step == 1 || p.Step == p.TotalSteps || p.Step % 10 == 0)) return;
             Info($"stage {(int)p.Stage} step {p.Step}/{p.TotalSteps}: loss {p.Loss:F4}, lr {p.LearningRate:E2}, {p.SamplesPerSecond:F1} samples/s, {p.Remaining:mm\\:ss} left");
             Recorder.Add(new TrainingRecord
@@ -314,7 +338,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
         var examples = Prepare(pairs.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2))),
             new PromptEncoder(run.Tokenizer, ConversationTemplate.ByName(run.Plan.Model.StageOneTemplate)), run.Processor, run.Plan.Examples, pack: false, run.Plan.Launch);
         run.Info($"stage I: {examples.Count} coupled samples from {singles.Count} captioned images");
-        run.Loop.Run(examples, settings, run.Report, _options.Cancellation);
+        run.Loop.Run(examples, settings, run.Report, run.Cancel);
         run.Recorder.Draw();
     }
 
@@ -347,7 +371,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             if (step % plan.ValidateEvery == 0 && plan.Launch.IsMain) { ScoreValidation(transformer, run, 2, step); run.Model.train(); }
             return true;
         } : null;
-        run.Loop.Run(train, plan.StageTwo, run.Report, _options.Cancellation, afterStep);
+        run.Loop.Run(train, plan.StageTwo, run.Report, run.Cancel, afterStep);
         run.Recorder.Draw();
     }
 

@@ -52,12 +52,13 @@ public static class TrainCommand
     {
         if (c.Train.Count == 0) throw new InvalidDataException($"{c.FilePath}: \"train\" lists no dataset");
         var trainerOptions = c.TrainerOptions();
-        trainerOptions.Cancellation = cancel;
         // The training record goes beside the checkpoints, or beside the saved model when there are none.
         trainerOptions.MetricsFolder ??= trainerOptions.CheckpointFolder ?? Path.GetDirectoryName(c.Resolve(c.Output));
         var plan = c.Plan(trainerOptions); // an option out of range stops here, before any data is read
         bool main = plan.Launch.IsMain; // in a data-parallel job, rank 0 alone prints and saves
         var ml = new MLContext(seed: 1);
+        // Ctrl+C or SIGTERM is ML.NET's own cancellation: Fit stops at its next step and writes a checkpoint when it keeps them.
+        using var ctrlC = cancel.Register(ml.DiffCaptioning().CancelExecution);
         ml.Log += (_, e) =>
         {
             if (e.Source.StartsWith("OneDiff", StringComparison.Ordinal) && e.Kind is Microsoft.ML.Runtime.ChannelMessageKind.Info or Microsoft.ML.Runtime.ChannelMessageKind.Warning)

@@ -185,7 +185,7 @@ public sealed class TrainingLoop
         try
         {
             var sw = Stopwatch.StartNew();
-            long startStep = step;
+            long startStep = step, savedAt = step;
             // A step's loss is read back once the next step is queued behind it, so the host never
             // waits for the device in the middle of training (checkpoints and afterStep read it at once).
             (Tensor Loss, long Step, double Scale, Tensor? Norm)? pending = null;
@@ -210,7 +210,13 @@ public sealed class TrainingLoop
                 {
                     // Every rank stops at the same step, whichever of them was asked to.
                     bool stop = _parallel?.Group.Any(cancel.IsCancellationRequested) ?? cancel.IsCancellationRequested;
-                    if (stop) { Flush(); throw new OperationCanceledException(cancel.IsCancellationRequested ? cancel : CancellationToken.None); }
+                    if (stop)
+                    {
+                        Flush();
+                        // Stopped between steps: what was trained is kept, and a resumed run goes on from here.
+                        if (store is not null && step > savedAt && step > 0) store.Save(s, step, _model, optimizer, Losses, _parallel);
+                        throw new OperationCanceledException(cancel.IsCancellationRequested ? cancel : CancellationToken.None);
+                    }
                     // The loss is summed over the step's answer tokens, on every rank and in every
                     // micro-batch, and divided by their count (as Hugging Face's num_items_in_batch).
                     long stepTokens = 0;
@@ -256,7 +262,7 @@ public sealed class TrainingLoop
                     // (in the next stage, in validation, while saving) resumes with this stage done.
                     bool checkpoint = store is not null && s.CheckpointEvery > 0 && (step % s.CheckpointEvery == 0 || step == totalSteps);
                     if (checkpoint || afterStep is not null) Flush();
-                    if (checkpoint) store!.Save(s, step, _model, optimizer, Losses, _parallel);
+                    if (checkpoint) { store!.Save(s, step, _model, optimizer, Losses, _parallel); savedAt = step; }
                     if (afterStep?.Invoke(step) == false) return;
                 }
                 Flush();
