@@ -10,7 +10,7 @@ public class PageTests(ServedModel m)
 {
     /// <summary>Chromium from ONEDIFF_CHROMIUM or the PATH; a skip with the reason where there is
     /// none, except where ONEDIFF_REQUIRE_CHROMIUM=1 (CI, whose .ci/run installs it) makes it a failure.</summary>
-    static string Chromium()
+    internal static string Chromium()
     {
         string? path = Environment.GetEnvironmentVariable("ONEDIFF_CHROMIUM") is { Length: > 0 } set ? set
             : new[] { "chromium", "chromium-browser", "google-chrome" }

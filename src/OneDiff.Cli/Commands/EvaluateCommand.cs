@@ -35,10 +35,12 @@ public static class EvaluateCommand
             DefaultValueFactory = _ => "group",
         };
         groupBy.AcceptOnlyFromAmong("group", "task", "none");
+        var report = new Option<string?>("--report") { Description = "write one self-contained HTML page: the scores, and every pair with its images, prediction, references and CIDEr, sortable and filterable" };
+        var images = new Option<string?>("--images") { Description = "for --report from caption files: a DiffCap JSON-lines file naming each id's two images" };
         var save = new Option<string?>("--save") { Description = "with --model: a folder for predictions.json, references.json and groups.json (COCO files that evaluate --references/--predictions/--groups and pycocoevalcap read)" };
         var command = new Command("evaluate", "Score captions with BLEU-1..4, METEOR, ROUGE-L and CIDEr exactly as pycocoevalcap does, or caption a dataset split with a model and score it")
         {
-            input, references, predictions, compare, groups, json, perItem, pretokenized, noMeteor, bootstrap, prompt, groupBy, save,
+            input, references, predictions, compare, groups, json, perItem, pretokenized, noMeteor, bootstrap, prompt, groupBy, save, report, images,
         };
         foreach (var o in model.All.Concat(dataset.All)) command.Options.Add(o);
         CliAction.Set(command, (parse, cancel) =>
@@ -64,10 +66,21 @@ public static class EvaluateCommand
                 Console.WriteLine(parse.GetValue(json) ? CaptionReport.ToJson(comparison) : CaptionReport.ToTable(comparison, predsPath, comparePath));
                 return ExitCodes.Success;
             }
-            var items = withModel ? CaptionDataset(parse, model, dataset, parse.GetValue(prompt), parse.GetValue(groupBy)!, parse.GetValue(save), cancel)
+            if (withModel && parse.GetValue(images) is not null) throw new UsageException("--images is for caption files; with --model the dataset names the images");
+            if (parse.GetValue(images) is not null && parse.GetValue(report) is null) throw new UsageException("--images goes with --report");
+            var pairImages = new Dictionary<string, (string Before, string After)>(StringComparer.Ordinal);
+            var items = withModel ? CaptionDataset(parse, model, dataset, parse.GetValue(prompt), parse.GetValue(groupBy)!, parse.GetValue(save), cancel, pairImages)
                 : inputPath is not null ? CaptionFiles.LoadRefsCands(inputPath, groupMap) : CaptionFiles.LoadCoco(refsPath!, predsPath!, groupMap);
+            if (parse.GetValue(images) is { } imagesFile)
+                foreach (var r in OneDiff.Data.Formats.DiffCapJsonl.Read(imagesFile, requireCaptions: false)) pairImages[r.Id] = (r.Image1, r.Image2);
             var result = new CaptionEvaluator(options).Evaluate(items);
             Console.WriteLine(parse.GetValue(json) ? CaptionReport.ToJson(result, parse.GetValue(perItem)) : CaptionReport.ToTable(result));
+            if (parse.GetValue(report) is { } reportPath)
+            {
+                ResultsPage.Write(reportPath, result, items, pairImages, $"OneDiff evaluation: {items.Count} pairs");
+                int without = items.Count(i => !pairImages.ContainsKey(i.Id));
+                Console.Error.WriteLine($"wrote {reportPath}" + (without > 0 ? $" ({without} pair(s) without images: give --images FILE with their ids)" : ""));
+            }
             return ExitCodes.Success;
         }, ModelOptions.OutOfMemoryAdvice);
         return command;
@@ -75,7 +88,8 @@ public static class EvaluateCommand
 
     /// <summary>The model's caption of every pair of the split, as items under the dataset's ids and
     /// groups (change types); with <paramref name="saveFolder"/>, also as COCO files.</summary>
-    static List<CaptionItem> CaptionDataset(ParseResult parse, ModelOptions model, PairInputs dataset, string? prompt, string groupBy, string? saveFolder, CancellationToken cancel)
+    static List<CaptionItem> CaptionDataset(ParseResult parse, ModelOptions model, PairInputs dataset, string? prompt, string groupBy, string? saveFolder, CancellationToken cancel,
+        Dictionary<string, (string Before, string After)> images)
     {
         model.Overrides(parse);
         var records = dataset.Read(parse, prompt, Console.Error);
@@ -87,6 +101,7 @@ public static class EvaluateCommand
         Func<DiffCapRecord, string?> key = groupBy switch { "task" => r => r.Task, "none" => _ => null, _ => r => r.Group };
         bool grouped = records.Any(r => key(r) is not null);
         var items = records.Select((r, i) => new CaptionItem(r.Id, captions[i].Caption, r.Captions, grouped ? key(r) ?? "(none)" : null)).ToList();
+        foreach (var r in records) images[r.Id] = (r.Image1, r.Image2);
         if (saveFolder is not null)
         {
             CaptionFiles.WriteCocoResults(Path.Combine(saveFolder, "predictions.json"), items.Select(i => (i.Id, i.Candidate)));

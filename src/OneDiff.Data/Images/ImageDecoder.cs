@@ -87,6 +87,13 @@ public static class ImageDecoder
     /// <summary>Writes a PNG.</summary>
     public static void SavePng(RgbImage image, string path)
     {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        File.WriteAllBytes(path, EncodePng(image));
+    }
+
+    /// <summary>The image as PNG bytes.</summary>
+    public static byte[] EncodePng(RgbImage image)
+    {
         var info = new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
         using var bitmap = new SKBitmap(info);
         var rgba = new byte[image.Width * image.Height * 4];
@@ -97,8 +104,15 @@ public static class ImageDecoder
         System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
         using var img = SKImage.FromBitmap(bitmap);
         using var png = img.Encode(SKEncodedImageFormat.Png, 100);
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        using var f = File.Create(path);
-        png.SaveTo(f);
+        return png.ToArray();
+    }
+
+    /// <summary>A copy at most <paramref name="side"/> pixels on its longer side (bicubic), or the image itself when smaller.</summary>
+    public static RgbImage Thumbnail(RgbImage image, int side)
+    {
+        if (Math.Max(image.Width, image.Height) <= side) return image;
+        double scale = (double)side / Math.Max(image.Width, image.Height);
+        int w = Math.Max(1, (int)Math.Round(image.Width * scale)), h = Math.Max(1, (int)Math.Round(image.Height * scale));
+        return new RgbImage(w, h, Resampler.BicubicResize(image, w, h));
     }
 }
