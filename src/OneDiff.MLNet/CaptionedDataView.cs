@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
 
 namespace OneDiff.MLNet;
 
@@ -19,7 +20,26 @@ internal sealed class CaptionedDataView(DiffCaptionTransformer transformer, IDat
     IReadOnlyList<string> Captions()
     {
         lock (_gate)
-            return _captions ??= transformer.Caption(ImagePairTable.Read(input, transformer.Settings.Columns, requireReferences: false));
+        {
+            if (_captions is not null) return _captions;
+            // Rows stream (images may be in memory); ML.NET's progress channel counts the pairs captioned.
+            var rows = ImagePairTable.Read(input, transformer.Settings.Columns, requireReferences: false);
+            long? total = input.GetRowCount();
+            using var progress = transformer.Host?.StartProgressChannel("OneDiff captioning");
+            int done = 0;
+            progress?.SetHeader(new ProgressHeader(["pairs"]), e =>
+            {
+                if (total is { } t) e.SetProgress(0, Volatile.Read(ref done), t);
+                else e.SetProgress(0, Volatile.Read(ref done));
+            });
+            var captions = new List<string>();
+            foreach (var caption in transformer.EnumerateCaptions(rows))
+            {
+                captions.Add(caption);
+                Interlocked.Increment(ref done);
+            }
+            return _captions = captions;
+        }
     }
 
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)

@@ -268,6 +268,7 @@ public sealed class DiffCaptionTrainer : IEstimator<DiffCaptionTransformer>
             byte[]? tokenizerSource = plan.Folders.Llm is { } llm ? TokenizerArchive.Pack(llm) : null;
             var transformer = new DiffCaptionTransformer(model, tokenizer, tokenizerSource, plan.Captioning, device)
             {
+                Host = _catalog.Host,
                 ExternalVisionFolder = plan.ExternalBaseWeights ? plan.Folders.Clip : null,
             };
             RunStageTwo(run, input, transformer);

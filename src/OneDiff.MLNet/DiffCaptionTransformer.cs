@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
 using OneDiff.Data;
 using OneDiff.Data.Images;
 using OneDiff.Modeling.Generation;
@@ -35,6 +36,8 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
     /// (its adapters, <see cref="LoraWeights"/>, are saved instead).</summary>
     internal string? ExternalLlmFolder { get; set; }
     internal LoraConfig? Lora { get; set; }
+    /// <summary>The ML.NET environment it reports progress to (Transform's "OneDiff captioning"); null: none.</summary>
+    internal IHostEnvironment? Host { get; init; }
     /// <summary>The adapters merged into the LLM (CPU copies), kept to save them.</summary>
     internal Dictionary<string, Tensor>? LoraWeights { get; set; }
 

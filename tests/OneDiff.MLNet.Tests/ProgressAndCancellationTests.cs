@@ -72,5 +72,32 @@ public class ProgressAndCancellationTests
         Assert.Contains(log, m => m.Contains($"resumed stage 2 from") && m.Contains($"(step {last.Step})"));
         Assert.Equal(60, resumed.TrainingRecords.Last(r => r.Kind == "step").Step);
         Assert.True(resumed.TrainingRecords.First(r => r.Kind == "step").Step > last.Step);
+
+        // Transform reports the pairs it has captioned through the same channel kind.
+        var catalog2 = ml2.DiffCaptioning();
+        var data = catalog2.LoadDataset("diffcap", Path.Combine(dir, "data"), "train");
+        var captioning = new ConcurrentQueue<(double Value, double? Limit)>();
+        using var stopReading = new CancellationTokenSource();
+        var watcher = Task.Run(async () =>
+        {
+            while (!stopReading.IsCancellationRequested)
+            {
+                foreach (var r in catalog2.Progress().Where(r => r.Name == "OneDiff captioning" && r.Units.ContainsKey("pairs"))) captioning.Enqueue(r.Units["pairs"]);
+                await Task.Delay(1);
+            }
+        });
+        var captions = ml2.Data.CreateEnumerable<Captioned>(model.Transform(data), reuseRowObject: false).ToList();
+        stopReading.Cancel();
+        watcher.Wait(TestContext.Current.CancellationToken);
+        Assert.Equal(data.GetRowCount(), captions.Count);
+        Assert.NotEmpty(captioning);
+        Assert.All(captioning, p => { Assert.Equal(captions.Count, p.Limit); Assert.InRange(p.Value, 0, captions.Count); });
+        var values = captioning.Select(p => p.Value).ToList();
+        Assert.Equal(values.Order(), values);
+    }
+
+    sealed class Captioned
+    {
+        public string PredictedCaption { get; set; } = "";
     }
 }

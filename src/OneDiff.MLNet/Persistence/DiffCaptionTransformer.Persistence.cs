@@ -175,6 +175,7 @@ public sealed partial class DiffCaptionTransformer : ICanSaveModel
         if (header.Lora is not null) model.language_model.model.MergeLora();
         return new DiffCaptionTransformer(model, tokenizer, tokenizerSource, settings, device)
         {
+            Host = env,
             ExternalVisionFolder = header.ExternalVisionFolder, ExternalLlmFolder = header.ExternalLlmFolder, Lora = header.Lora, LoraWeights = adapters,
         };
     }
