@@ -206,24 +206,20 @@ public sealed partial class DiffCaptioningCatalog
     internal static MinedPairs PairFiltered(torch.Tensor embeddings, List<ImageCaption> kept, ImagePairMiningOptions options, IChannel ch)
     {
         var words = kept.Select(k => CaptionOverlap.Words(k.Caption)).ToList();
-        var alike = new Dictionary<(int, int), double>();
-        bool Accept(int a, int b)
+        var alike = new Dictionary<(int, int), PairWithAlikeCaptions>();
+        bool Accept(SimilarPair p)
         {
-            double overlap = CaptionOverlap.Of(words[a], words[b]);
+            double overlap = CaptionOverlap.Of(words[p.First], words[p.Second]);
             if (overlap < options.MaxCaptionOverlap) return true;
-            alike[a < b ? (a, b) : (b, a)] = overlap;
+            var (a, b) = p.First < p.Second ? (p.First, p.Second) : (p.Second, p.First);
+            alike[(a, b)] = new PairWithAlikeCaptions($"{kept[a].Id}~{kept[b].Id}", Math.Round(p.Similarity, 6), Math.Round(overlap, 4));
             return false;
         }
         var pairs = SimilarPairs.Find(embeddings, options.Neighbors, options.MinSimilarity, options.MaxSimilarity,
             accept: options.MaxCaptionOverlap > 1 ? null : Accept);
         ch.Info(MessageSensitivity.None, $"{pairs.Count} pair(s) with similarity in [{options.MinSimilarity}, {options.MaxSimilarity}) among {kept.Count} images; " +
             $"{alike.Count} pair(s) in the band not chosen: captions overlapping {options.MaxCaptionOverlap} or more");
-        using var all = embeddings.to(torch.ScalarType.Float32).cpu();
-        var alikePairs = alike.OrderBy(p => p.Key).Select(p =>
-        {
-            using var sim = all[p.Key.Item1].dot(all[p.Key.Item2]);
-            return new PairWithAlikeCaptions($"{kept[p.Key.Item1].Id}~{kept[p.Key.Item2].Id}", Math.Round(sim.item<float>(), 6), Math.Round(p.Value, 4));
-        }).ToList();
+        var alikePairs = alike.OrderBy(p => p.Key).Select(p => p.Value).ToList();
         return new MinedPairs(pairs.Select(p => new DiffCapCandidate(kept[p.First], kept[p.Second], p.Similarity)).ToList(), [], alikePairs);
     }
 

@@ -25,18 +25,18 @@ public sealed record ServingOptions
     /// <summary>The most new tokens a request may ask for.</summary>
     public int MaxTokensLimit { get; init; } = 1024;
 
-    /// <summary>The first setting out of range, by its option name.</summary>
+    /// <summary>The first setting out of range, by its name.</summary>
     public void Check()
     {
         static void Positive(long value, string name) { if (value <= 0) throw new ArgumentOutOfRangeException(name, value, "must be positive"); }
-        Positive(MaxBatch, "--max-batch");
-        if (MaxWaitMilliseconds < 0) throw new ArgumentOutOfRangeException("--max-wait-ms", MaxWaitMilliseconds, "must be 0 or more");
-        Positive(MaxQueue, "--max-queue");
+        Positive(MaxBatch, nameof(MaxBatch));
+        if (MaxWaitMilliseconds < 0) throw new ArgumentOutOfRangeException(nameof(MaxWaitMilliseconds), MaxWaitMilliseconds, "must be 0 or more");
+        Positive(MaxQueue, nameof(MaxQueue));
         Positive(MaxRequestBytes, nameof(MaxRequestBytes));
         Positive(MaxImageBytes, nameof(MaxImageBytes));
         Positive(MaxImagePixels, nameof(MaxImagePixels));
         Positive(MaxTokensLimit, nameof(MaxTokensLimit));
-        if (string.IsNullOrWhiteSpace(ModelName)) throw new ArgumentException("the model name is empty", "--model-name");
-        if (ApiKey is { Length: 0 }) throw new ArgumentException("the API key is empty", "--api-key");
+        if (string.IsNullOrWhiteSpace(ModelName)) throw new ArgumentException("the model name is empty", nameof(ModelName));
+        if (ApiKey is { Length: 0 }) throw new ArgumentException("the API key is empty", nameof(ApiKey));
     }
 }

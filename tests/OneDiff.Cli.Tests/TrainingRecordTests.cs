@@ -81,6 +81,12 @@ public class TrainingRecordTests
         var (code3, _, err3) = CliRunner.Run(ReportCommand.Create(), "training", dir);
         Assert.Equal(1, code3);
         Assert.Contains(Path.Combine(dir, TrainingRecord.FileName), err3);
+
+        // A line that is not a record is named by file and line.
+        File.AppendAllText(Path.Combine(folder, TrainingRecord.FileName), "{\"kind\": \"step\", \"loss\": \"high\"}\n");
+        var (code4, _, err4) = CliRunner.Run(ReportCommand.Create(), "training", folder);
+        Assert.Equal(1, code4);
+        Assert.Contains($"{Path.Combine(folder, TrainingRecord.FileName)} line {records.Count + 1}: not a training record", err4);
     }
 
     /// <summary>A PNG of the plot's size whose pixels are not one colour: curves were drawn.</summary>

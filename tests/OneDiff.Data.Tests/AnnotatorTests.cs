@@ -113,7 +113,7 @@ public class AnnotatorTests
         Assert.Equal(["p0", "p3"], result.Answers.Keys.Order());
         Assert.Equal(["c.jsonl line 2 (id p1)", "c.jsonl line 3 (id p2)", "c.jsonl line 5 (id p3)"], result.Problems.Select(p => p.Record));
         Assert.Contains("empty", result.Problems[0].Message);
-        Assert.Contains("cut at --max-tokens 9", result.Problems[1].Message);
+        Assert.Contains("cut at the token limit (9)", result.Problems[1].Message);
         Assert.Contains("listed more than once", result.Problems[2].Message);
         Assert.Equal(4, chat.Sent.Count);
     }

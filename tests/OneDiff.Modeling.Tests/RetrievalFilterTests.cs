@@ -44,10 +44,11 @@ public class RetrievalFilterTests
         var e = new float[,] { { 1, 0, 0, 0 }, { 0.9f, 0.43589f, 0, 0 }, { 0.85f, 0, 0.52678f, 0 }, { 0.8f, 0, 0, 0.6f } };
         using var embeddings = torch.tensor(e);
         var refused = new List<(int, int)>();
-        var pairs = SimilarPairs.Find(embeddings, 1, 0.75, 0.94, accept: (a, b) =>
+        var pairs = SimilarPairs.Find(embeddings, 1, 0.75, 0.94, accept: p =>
         {
+            var (a, b) = (p.First, p.Second);
             bool ok = (Math.Min(a, b), Math.Max(a, b)) != (0, 1);
-            if (!ok) refused.Add((a, b));
+            if (!ok) { refused.Add((a, b)); Assert.Equal(0.9, p.Similarity, 4); }
             return ok;
         });
         Assert.Contains((0, 2), pairs.Select(p => (p.First, p.Second)));

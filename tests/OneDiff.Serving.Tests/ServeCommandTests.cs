@@ -43,8 +43,8 @@ public class ServeCommandTests(ServedModel m)
     }
 
     [Theory]
-    [InlineData("--max-batch", "0", "--max-batch")]
-    [InlineData("--max-queue", "-1", "--max-queue")]
+    [InlineData("--max-batch", "0", "MaxBatch")]
+    [InlineData("--max-queue", "-1", "MaxQueue")]
     public void ASettingOutOfRangeIsAUsageError(string option, string value, string named)
     {
         using var p = Process.Start(Onediff("serve", "--model", m.ModelFile, option, value))!;

@@ -41,11 +41,11 @@ public sealed record AnnotationOptions
 
     public void Check()
     {
-        if (Concurrency < 1) throw new ArgumentOutOfRangeException("--concurrency", Concurrency, "must be 1 or more");
-        if (MaxTokens < 1) throw new ArgumentOutOfRangeException("--max-tokens", MaxTokens, "must be 1 or more");
-        if (MaxAttempts < 1) throw new ArgumentOutOfRangeException("--max-attempts", MaxAttempts, "must be 1 or more");
-        if (!(Temperature >= 0 && Temperature <= 2)) throw new ArgumentOutOfRangeException("--temperature", Temperature, "must be in [0, 2]");
-        if (string.IsNullOrWhiteSpace(Model)) throw new ArgumentException("the chat model's name is empty", "--model");
+        if (Concurrency < 1) throw new ArgumentOutOfRangeException(nameof(Concurrency), Concurrency, "must be 1 or more");
+        if (MaxTokens < 1) throw new ArgumentOutOfRangeException(nameof(MaxTokens), MaxTokens, "must be 1 or more");
+        if (MaxAttempts < 1) throw new ArgumentOutOfRangeException(nameof(MaxAttempts), MaxAttempts, "must be 1 or more");
+        if (!(Temperature >= 0 && Temperature <= 2)) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "must be in [0, 2]");
+        if (string.IsNullOrWhiteSpace(Model)) throw new ArgumentException("the chat model's name is empty", nameof(Model));
     }
 }
 
@@ -115,7 +115,7 @@ public static class CandidateAnnotator
                     Interlocked.Add(ref outputTokens, response.Usage?.OutputTokenCount ?? 0);
                     string text = response.Text.Trim();
                     if (text.Length == 0) problems.Add(new DataProblem(request.Where, null, "the answer is empty"));
-                    else if (response.FinishReason == ChatFinishReason.Length) problems.Add(new DataProblem(request.Where, null, $"the answer was cut at --max-tokens {options.MaxTokens}: '{text}'"));
+                    else if (response.FinishReason == ChatFinishReason.Length) problems.Add(new DataProblem(request.Where, null, $"the answer was cut at the token limit ({options.MaxTokens}): '{text}'"));
                     else
                     {
                         answers[request.Id] = text;

@@ -24,11 +24,11 @@ public static class SimilarPairs
 
     /// <param name="embeddings">(N, D), rows of unit length.</param>
     /// <param name="neighbors">how many partners each row may choose.</param>
-    /// <param name="accept">null, or a rule a pair (row, other row) must pass (captions too alike
+    /// <param name="accept">null, or a rule a pair (row, other row, similarity) must pass (captions too alike
     /// fail it): each row then chooses its first <paramref name="neighbors"/> accepted among its
     /// <see cref="CandidatesPerNeighbor"/> x neighbors most similar in the band.</param>
     /// <returns>every chosen pair once, ordered by First then Second.</returns>
-    public static List<SimilarPair> Find(Tensor embeddings, int neighbors, double minSimilarity, double maxSimilarity, int? blockRows = null, Func<int, int, bool>? accept = null)
+    public static List<SimilarPair> Find(Tensor embeddings, int neighbors, double minSimilarity, double maxSimilarity, int? blockRows = null, Func<SimilarPair, bool>? accept = null)
     {
         ArgumentNullException.ThrowIfNull(embeddings);
         if (embeddings.dim() != 2) throw new ArgumentException($"embeddings must be (N, D), not ({string.Join(", ", embeddings.shape)})", nameof(embeddings));
@@ -59,7 +59,7 @@ public static class SimilarPairs
                     float s = v[r * k + j];
                     if (float.IsNegativeInfinity(s)) break;
                     int a = (int)(start + r), b = (int)ix[r * k + j];
-                    if (accept is not null && !accept(a, b)) continue;
+                    if (accept is not null && !accept(new SimilarPair(a, b, s))) continue;
                     chosen++;
                     var key = a < b ? (a, b) : (b, a);
                     if (pairs.Add(key)) result.Add(new SimilarPair(key.Item1, key.Item2, s));
