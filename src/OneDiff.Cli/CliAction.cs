@@ -112,7 +112,7 @@ public static class CliAction
         {
             if (Interlocked.Increment(ref signals) > 1) return; // the default: the process ends now
             context.Cancel = true;
-            Console.Error.WriteLine("stopping at the next safe point; press Ctrl+C again to end at once");
+            Terminal.WorkProgress.ErrorLine("stopping at the next safe point; press Ctrl+C again to end at once");
             stop.Cancel();
         }
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);

@@ -113,6 +113,9 @@ public sealed partial class DiffCaptioningCatalog
         var keptIndices = new List<long>(images.Count);
         var blocks = new List<torch.Tensor>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        int embedded = 0;
+        using var progress = Host.StartProgressChannel("OneDiff mining");
+        progress.SetHeader(new ProgressHeader(["images"]), e => e.SetProgress(0, Volatile.Read(ref embedded), images.Count));
         // A batch is decoded on worker threads while the one before it is embedded.
         (List<ImageCaption> Batch, float[][] Pixels, DataProblem?[] Problems) Decode(int start)
         {
@@ -154,6 +157,7 @@ public sealed partial class DiffCaptioningCatalog
                     blocks.Add(clip.NormalizedImageEmbeds(x).to(torch.ScalarType.Float32).MoveToOuterDisposeScope());
                 }
                 int done = Math.Min(start + options.BatchSize, images.Count);
+                Volatile.Write(ref embedded, done);
                 if (done == images.Count || done / options.BatchSize % 50 == 0)
                     ch.Info(MessageSensitivity.None, $"embedded {done}/{images.Count} images ({done / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F1}/s)");
             }

@@ -58,7 +58,7 @@ public class AnnotatorTests
         var chat = new ScriptedChat(latency: TimeSpan.FromMilliseconds(20));
         var options = new AnnotationOptions { Model = "qwen2-72b", Concurrency = 3, Temperature = 0.2f, MaxTokens = 50 };
         var progress = new List<string>();
-        var result = await CandidateAnnotator.AnnotateAsync(chat, Requests(20), options, progress.Add, TestContext.Current.CancellationToken);
+        var result = await CandidateAnnotator.AnnotateAsync(chat, Requests(20), options, p => progress.Add(p.ToString()), TestContext.Current.CancellationToken);
         Assert.Equal(20, result.Answers.Count);
         Assert.Equal("caption of request 7", result.Answers["p7"]);
         Assert.Equal(Enumerable.Range(0, 20).Select(i => $"request {i}").Order(), chat.Sent.Select(s => s.Request).Order());

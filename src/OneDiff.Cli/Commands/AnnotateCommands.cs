@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using OneDiff.Cli.Terminal;
 using OneDiff.Data;
 using OneDiff.Data.Annotation;
 using OneDiff.Data.Construction;
@@ -73,7 +74,16 @@ public static class AnnotateCommands
             var requests = ChatBatch.ReadRequests(candidatesPath, report);
             using var client = OpenAiChat.Create(uri, options.Model, Environment.GetEnvironmentVariable(parse.GetValue(keyVariable)!));
             Console.Error.WriteLine($"annotating {N(requests.Count)} candidate(s) with {options.Model} at {uri} ({options.Concurrency} at once)");
-            var result = CandidateAnnotator.AnnotateAsync(client, requests, options, line => Console.Error.WriteLine(line), cancel).GetAwaiter().GetResult();
+            var result = WorkProgress.Run("answers", progress =>
+            {
+                // A bar follows each answer; a log gets a line every ten seconds.
+                var runOptions = progress.Interactive ? options with { ProgressEvery = TimeSpan.FromMilliseconds(200) } : options;
+                return CandidateAnnotator.AnnotateAsync(client, requests, runOptions, p =>
+                {
+                    progress.Report("annotating", p.Done, p.Total, $"{p.InputTokens + p.OutputTokens:N0} tokens, {p.FromCache:N0} from the cache");
+                    progress.Plain(p.ToString());
+                }, cancel).GetAwaiter().GetResult();
+            });
             int written = ChatBatch.FillCaptions(candidatesPath, result.Answers, outPath, report);
             // Each problem once: a candidate the annotator named is also one without an answer.
             var problems = result.Problems.Concat(report.Skipped).DistinctBy(p => p.Record).ToList();

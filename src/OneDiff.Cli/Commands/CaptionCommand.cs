@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using OneDiff.Cli.Terminal;
 using OneDiff.Data;
 using OneDiff.Data.Images;
 using OneDiff.Metrics;
@@ -42,12 +43,16 @@ public static class CaptionCommand
             var records = inputs.Read(parse, parse.GetValue(prompt), Console.Error);
             using var transformer = model.Load(parse);
             string? outPath = parse.GetValue(output);
-            var results = new List<(string Id, string Caption)>();
-            foreach (var (id, caption) in CaptionAll(transformer, records, Console.Error, cancel))
+            var results = WorkProgress.Run("pairs", progress =>
             {
-                results.Add((id, caption));
-                if (outPath is null) Console.WriteLine($"{id}\t{OneLine(caption)}");
-            }
+                var results = new List<(string Id, string Caption)>();
+                foreach (var (id, caption) in CaptionAll(transformer, records, progress, cancel))
+                {
+                    results.Add((id, caption));
+                    if (outPath is null) progress.Out($"{id}\t{OneLine(caption)}");
+                }
+                return results;
+            });
             if (outPath is not null)
             {
                 CaptionFiles.WriteCocoResults(outPath, results);
@@ -58,11 +63,11 @@ public static class CaptionCommand
         return command;
     }
 
-    /// <summary>Each record's id and caption, in order, with progress on <paramref name="log"/>
-    /// about every 10 seconds; <paramref name="cancel"/> stops it between captions.</summary>
-    internal static IEnumerable<(string Id, string Caption)> CaptionAll(DiffCaptionTransformer transformer, IReadOnlyList<DiffCapRecord> records, TextWriter log, CancellationToken cancel)
+    /// <summary>Each record's id and caption, in order, with a bar on <paramref name="progress"/>
+    /// (or a progress line about every 10 seconds); <paramref name="cancel"/> stops it between captions.</summary>
+    internal static IEnumerable<(string Id, string Caption)> CaptionAll(DiffCaptionTransformer transformer, IReadOnlyList<DiffCapRecord> records, WorkProgress progress, CancellationToken cancel)
     {
-        log.WriteLine($"captioning {records.Count} pairs on {transformer.RunsOn}");
+        progress.Error($"captioning {records.Count} pairs on {transformer.RunsOn}");
         var clock = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
         var rows = records.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2)));
@@ -72,11 +77,12 @@ public static class CaptionCommand
             cancel.ThrowIfCancellationRequested();
             yield return (records[done].Id, caption);
             done++;
+            progress.Report("captioning", done, records.Count);
             if (done == records.Count || clock.Elapsed - lastReport > TimeSpan.FromSeconds(10))
             {
                 lastReport = clock.Elapsed;
                 double rate = done / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-                log.WriteLine($"captioned {done}/{records.Count} pairs ({rate:F1} pairs/s" + (done < records.Count ? $", about {TimeSpan.FromSeconds((records.Count - done) / rate):hh\\:mm\\:ss} left)" : ")"));
+                progress.Plain($"captioned {done}/{records.Count} pairs ({rate:F1} pairs/s" + (done < records.Count ? $", about {TimeSpan.FromSeconds((records.Count - done) / rate):hh\\:mm\\:ss} left)" : ")"));
             }
         }
     }

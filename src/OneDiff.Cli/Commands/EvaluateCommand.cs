@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OneDiff.Cli.Terminal;
 using OneDiff.Data;
 using OneDiff.Metrics;
 
@@ -96,7 +97,7 @@ public static class EvaluateCommand
         if (records.FirstOrDefault(r => r.Captions.Count == 0) is { } unreferenced)
             throw new InvalidDataException($"id {unreferenced.Id}: has no reference captions to score against ({unreferenced.Source})");
         using var transformer = model.Load(parse);
-        var captions = CaptionCommand.CaptionAll(transformer, records, Console.Error, cancel).ToList();
+        var captions = WorkProgress.Run("pairs", progress => CaptionCommand.CaptionAll(transformer, records, progress, cancel).ToList());
         // Groups only where the records have them (CLEVR-Change's change types, the synthetic set's).
         Func<DiffCapRecord, string?> key = groupBy switch { "task" => r => r.Task, "none" => _ => null, _ => r => r.Group };
         bool grouped = records.Any(r => key(r) is not null);

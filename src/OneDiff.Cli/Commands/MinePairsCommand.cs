@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Microsoft.ML;
+using OneDiff.Cli.Terminal;
 using OneDiff.Data;
 using OneDiff.Data.Construction;
 using OneDiff.Data.Formats;
@@ -56,12 +57,24 @@ public static class MinePairsCommand
             foreach (var p in report.Skipped) Console.Error.WriteLine($"skipped {p}");
 
             var ml = new MLContext(seed: 1);
-            ml.Log += (_, e) =>
+            var catalog = ml.DiffCaptioning();
+            var mined = WorkProgress.Run("images", progress =>
             {
-                if (e.Source.StartsWith("OneDiff", StringComparison.Ordinal) && e.Kind is Microsoft.ML.Runtime.ChannelMessageKind.Info or Microsoft.ML.Runtime.ChannelMessageKind.Warning)
-                    Console.Error.WriteLine(e.RawMessage);
-            };
-            var mined = ml.DiffCaptioning().MineImagePairs(captioned, options, cancel);
+                ml.Log += (_, e) =>
+                {
+                    if (e.Source.StartsWith("OneDiff", StringComparison.Ordinal) && e.Kind is Microsoft.ML.Runtime.ChannelMessageKind.Info or Microsoft.ML.Runtime.ChannelMessageKind.Warning)
+                        progress.Error(e.RawMessage);
+                };
+                void Show()
+                {
+                    if (catalog.Progress().FirstOrDefault(r => r.Name == "OneDiff mining") is { } r && r.Units.TryGetValue("images", out var images))
+                        progress.Report("embedding images", images.Value, images.Limit ?? captioned.Count);
+                }
+                MinedPairs result;
+                using (progress.Every(Show)) result = catalog.MineImagePairs(captioned, options, cancel);
+                Show();
+                return result;
+            });
             string file = parse.GetValue(output)!;
             DiffCapCandidates.Write(file, mined.Candidates, wording);
             string droppedFile = parse.GetValue(dropped) ?? Path.ChangeExtension(file, null) + ".dropped.jsonl";

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML;
+using OneDiff.Cli.Terminal;
 using OneDiff.Data;
 using OneDiff.Data.Images;
 using OneDiff.Data.Readers;
@@ -56,13 +57,18 @@ public static class TrainCommand
         trainerOptions.MetricsFolder ??= trainerOptions.CheckpointFolder ?? Path.GetDirectoryName(c.Resolve(c.Output));
         var plan = c.Plan(trainerOptions); // an option out of range stops here, before any data is read
         bool main = plan.Launch.IsMain; // in a data-parallel job, rank 0 alone prints and saves
+        return WorkProgress.Run("steps", progress => Fit(c, trainerOptions, plan, main, progress, cancel));
+    }
+
+    static int Fit(TrainConfig c, DiffCaptionTrainer.Options trainerOptions, TrainingPlan plan, bool main, WorkProgress progress, CancellationToken cancel)
+    {
         var ml = new MLContext(seed: 1);
         // Ctrl+C or SIGTERM is ML.NET's own cancellation: Fit stops at its next step and writes a checkpoint when it keeps them.
         using var ctrlC = cancel.Register(ml.DiffCaptioning().CancelExecution);
         ml.Log += (_, e) =>
         {
             if (e.Source.StartsWith("OneDiff", StringComparison.Ordinal) && e.Kind is Microsoft.ML.Runtime.ChannelMessageKind.Info or Microsoft.ML.Runtime.ChannelMessageKind.Warning)
-                Console.WriteLine(e.RawMessage);
+                progress.Out(e.RawMessage);
         };
         var catalog = ml.DiffCaptioning();
         IDataView Load(List<DatasetRef> sets)
@@ -71,7 +77,7 @@ public static class TrainCommand
             {
                 var report = new DataReport(c.SkipBad ? BadInputMode.Skip : BadInputMode.Error);
                 var r = ReadRecords(c, s, report);
-                if (main) foreach (var p in report.Skipped) Console.WriteLine($"skipped {p}");
+                if (main) foreach (var p in report.Skipped) progress.Out($"skipped {p}");
                 return r;
             }).ToList();
             return catalog.LoadImagePairs(records);
@@ -83,18 +89,37 @@ public static class TrainCommand
         if (c.Validation.Count > 0) trainerOptions.ValidationData = Load(c.Validation);
 
         var train = Load(c.Train);
-        var model = catalog.Trainers.OneDiff(trainerOptions).Fit(train);
+        var trainer = catalog.Trainers.OneDiff(trainerOptions);
+        DiffCaptionTransformer model;
+        // The bar follows ML.NET's progress channel, as any ML.NET host could.
+        using (progress.Every(() => ShowTraining(catalog, progress)))
+            model = trainer.Fit(train);
+        // The channel closes with Fit; its end is the last record (every stage's last step is one).
+        if (trainer.TrainingRecords.LastOrDefault(r => r.Loss is not null) is { } last)
+            progress.Report(StageName(last.Stage), last.Step, last.TotalSteps, Loss(last.Loss!.Value));
         if (!main) return ExitCodes.Success;
         string output = c.Resolve(c.Output);
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
         // A 7B model's zip takes minutes to write (ML.NET deflates it): say so before, and how it went after.
-        Console.WriteLine($"saving {output} ...");
+        progress.Out($"saving {output} ...");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         ml.Model.Save(model, train.Schema, output);
-        Console.WriteLine($"saved {output} ({new FileInfo(output).Length / 1e6:F1} MB in {clock.Elapsed.TotalSeconds:F0} s)");
-        Console.WriteLine($"training record: {Path.Combine(plan.RecordFolder!, TrainingRecord.FileName)}, {Path.Combine(plan.RecordFolder!, TrainingRecord.PlotName)}");
+        progress.Out($"saved {output} ({new FileInfo(output).Length / 1e6:F1} MB in {clock.Elapsed.TotalSeconds:F0} s)");
+        progress.Out($"training record: {Path.Combine(plan.RecordFolder!, TrainingRecord.FileName)}, {Path.Combine(plan.RecordFolder!, TrainingRecord.PlotName)}");
         return ExitCodes.Success;
     }
+
+    /// <summary>The running stage's steps and loss, as the trainer's progress channel last gave them.</summary>
+    static void ShowTraining(DiffCaptioningCatalog catalog, WorkProgress progress)
+    {
+        if (catalog.Progress().FirstOrDefault(r => r.Name == "OneDiff training") is not { } report) return;
+        if (!report.Units.TryGetValue("stage", out var stage) || !report.Units.TryGetValue("step", out var step) || step.Limit is not { } total) return;
+        progress.Report(StageName((int)stage.Value), step.Value, total, report.Metrics.TryGetValue("loss", out var loss) ? Loss(loss) : null);
+    }
+
+    static string StageName(int stage) => stage == (int)TrainingStage.CoupledSampleTraining ? "stage I" : "stage II";
+
+    static string Loss(double loss) => $"loss {loss.ToString("F4", CultureInfo.InvariantCulture)}";
 
     static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
 

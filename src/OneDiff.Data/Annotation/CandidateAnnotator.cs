@@ -35,6 +35,7 @@ public sealed record AnnotationOptions
     /// <summary>Answers kept on disk (JSON lines), keyed by model, settings and request: a repeated
     /// or resumed run sends nothing already answered. Null: no cache.</summary>
     public string? CacheFile { get; init; }
+    /// <summary>How often progress is reported while answers arrive (and once at the end).</summary>
     public TimeSpan ProgressEvery { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>How waiting is done (tests replace it to record the waits instead of sleeping).</summary>
     public Func<TimeSpan, CancellationToken, Task> Delay { get; init; } = Task.Delay;
@@ -67,7 +68,7 @@ public sealed record AnnotationResult(IReadOnlyDictionary<string, string> Answer
 public static class CandidateAnnotator
 {
     public static async Task<AnnotationResult> AnnotateAsync(IChatClient client, IReadOnlyList<AnnotationRequest> requests, AnnotationOptions options,
-        Action<string>? progress = null, CancellationToken cancel = default)
+        Action<AnnotationProgress>? progress = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(client);
         options.Check();
@@ -95,10 +96,8 @@ public static class CandidateAnnotator
             {
                 if (!final && clock.Elapsed - lastReport < options.ProgressEvery) return;
                 lastReport = clock.Elapsed;
-                double rate = done / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-                string left = done < pending.Count && rate > 0 ? $", about {TimeSpan.FromSeconds((pending.Count - done) / rate):hh\\:mm\\:ss} left" : "";
-                progress($"annotated {done}/{pending.Count} ({rate:F1}/s{left}); {fromCache} from the cache; {Interlocked.Read(ref inputTokens) + Interlocked.Read(ref outputTokens):N0} tokens " +
-                    $"({Interlocked.Read(ref inputTokens):N0} in, {Interlocked.Read(ref outputTokens):N0} out)");
+                progress(new AnnotationProgress(Volatile.Read(ref done), pending.Count, fromCache,
+                    Interlocked.Read(ref inputTokens), Interlocked.Read(ref outputTokens), clock.Elapsed));
             }
         }
         var chatOptions = new ChatOptions { ModelId = options.Model, Temperature = options.Temperature, MaxOutputTokens = options.MaxTokens };
@@ -195,5 +194,20 @@ public static class CandidateAnnotator
                 _writer.Flush();
             }
         }
+    }
+}
+
+/// <summary>How far an annotation run is: the requests answered of those sent (answers from the
+/// cache not counted), the tokens used so far and the time taken.</summary>
+public sealed record AnnotationProgress(int Done, int Total, int FromCache, long InputTokens, long OutputTokens, TimeSpan Elapsed)
+{
+    /// <summary>Answers a second, over the run so far.</summary>
+    public double Rate => Done / Math.Max(1e-9, Elapsed.TotalSeconds);
+
+    /// <summary>The progress line written where there is no progress bar.</summary>
+    public override string ToString()
+    {
+        string left = Done < Total && Rate > 0 ? $", about {TimeSpan.FromSeconds((Total - Done) / Rate):hh\\:mm\\:ss} left" : "";
+        return $"annotated {Done}/{Total} ({Rate:F1}/s{left}); {FromCache} from the cache; {InputTokens + OutputTokens:N0} tokens ({InputTokens:N0} in, {OutputTokens:N0} out)";
     }
 }
