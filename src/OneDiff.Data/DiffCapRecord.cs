@@ -12,9 +12,11 @@ namespace OneDiff.Data;
 /// <param name="Task">the dataset/task name, e.g. "spot-the-diff".</param>
 /// <param name="Group">a key for per-group scores, e.g. the change type.</param>
 /// <param name="Source">where the record came from (dataset and split).</param>
+/// <param name="Locations">where the changes are, where the dataset knows (the procedural set's
+/// boxes); empty for a pair without change, null where unknown.</param>
 public sealed record DiffCapRecord(
     string Id, string Image1, string Image2, string Prompt, IReadOnlyList<string> Captions,
-    string Task, string? Group = null, string? Source = null);
+    string Task, string? Group = null, string? Source = null, IReadOnlyList<Localization.ChangeLocation>? Locations = null);
 
 /// <summary>What to do with a bad record: fail naming it (default), or skip it and report it.</summary>
 public enum BadInputMode { Error, Skip }

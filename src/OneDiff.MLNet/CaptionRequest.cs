@@ -26,4 +26,5 @@ public sealed record CaptionRequest(PreparedPair Pair)
 /// <summary>A generated caption with its token counts: the prompt as the LLM saw it (text and visual
 /// tokens) and the tokens generated (the ending token included).</summary>
 /// <param name="FinishReason">"stop" (end of sequence, or <see cref="CaptionRequest.OnText"/> ended it) or "length".</param>
-public sealed record CaptionOutcome(string Caption, int PromptTokens, int CompletionTokens, string FinishReason);
+/// <param name="Map">where the model saw the change, when the call asked for maps.</param>
+public sealed record CaptionOutcome(string Caption, int PromptTokens, int CompletionTokens, string FinishReason, OneDiff.Data.Localization.ChangeMap? Map = null);

@@ -22,6 +22,9 @@ public sealed record CaptioningOverrides
     public int? MaxNewTokens { get; init; }
     /// <summary>Pairs captioned together.</summary>
     public int? BatchSize { get; init; }
+    /// <summary>Change maps beside the captions, read with this method (null: as saved, which is off
+    /// unless the model was saved with them on).</summary>
+    public OneDiff.Modeling.Models.OneDiff.ChangeMapMethod? ChangeMaps { get; init; }
 
     static readonly HashSet<string> KnownPrecisions = ["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"];
 
@@ -39,6 +42,7 @@ public sealed record CaptioningOverrides
             NumBeams = AtLeastOne(NumBeams, saved.NumBeams, nameof(NumBeams)),
             MaxNewTokens = AtLeastOne(MaxNewTokens, saved.MaxNewTokens, nameof(MaxNewTokens)),
             BatchSize = AtLeastOne(BatchSize, saved.BatchSize, nameof(BatchSize)),
+            ChangeMaps = ChangeMaps ?? saved.ChangeMaps,
         };
     }
 }

@@ -18,4 +18,10 @@ public sealed record CaptioningSettings
     /// <summary>The weights' dtype when loaded: auto (bf16 on CUDA, fp32 on the CPU), float32,
     /// bfloat16 or float16 (CUDA only).</summary>
     public string Precision { get; init; } = "auto";
+    /// <summary>Null (the default): captions only. Set: each caption also gets a change map (a
+    /// before and an after map over the patch grid, in <see cref="BeforeMapColumnName"/> and
+    /// <see cref="AfterMapColumnName"/>), read with this method (docs/change-maps.md).</summary>
+    public OneDiff.Modeling.Models.OneDiff.ChangeMapMethod? ChangeMaps { get; init; }
+    public string BeforeMapColumnName { get; init; } = "BeforeMap";
+    public string AfterMapColumnName { get; init; } = "AfterMap";
 }

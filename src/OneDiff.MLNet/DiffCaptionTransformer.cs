@@ -28,7 +28,7 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
     internal TextTokenizer Tokenizer { get; }
     /// <summary>The tokenizer's own file (SentencePiece model or a folder archive), kept to save it; null for the embedded tiny one.</summary>
     internal byte[]? TokenizerSource { get; }
-    public CaptioningSettings Settings { get; }
+    public CaptioningSettings Settings { get; private set; }
     internal ResolvedDevice Device { get; }
     /// <summary>Where the frozen vision weights live when they are kept out of the saved zip.</summary>
     internal string? ExternalVisionFolder { get; init; }
@@ -61,6 +61,17 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
     /// <summary>Where and in what precision the model runs, e.g. "cpu, bfloat16".</summary>
     public string RunsOn => $"{Device.Name}, {Model.language_model.model.embed_tokens.weight!.dtype.ToString().ToLowerInvariant()}";
 
+    /// <summary>Turns change maps on (a method) or off (null) for this transformer: its output then
+    /// has the map columns (<see cref="CaptioningSettings.ChangeMaps"/>); saved with it. Returns it.</summary>
+    public DiffCaptionTransformer WithChangeMaps(ChangeMapMethod? method)
+    {
+        Settings = Settings with { ChangeMaps = method };
+        return this;
+    }
+
+    /// <summary>The side of the change maps' patch grid (maps have its square of values).</summary>
+    public int MapGridSize => (int)Math.Round(Math.Sqrt(Config.PatchesPerImage));
+
     public bool IsRowToRowMapper => true;
 
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
@@ -70,6 +81,11 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
         var b = new DataViewSchema.Builder();
         b.AddColumns(inputSchema);
         b.AddColumn(Settings.PredictedCaptionColumnName, TextDataViewType.Instance);
+        if (Settings.ChangeMaps is not null)
+        {
+            b.AddColumn(Settings.BeforeMapColumnName, new VectorDataViewType(NumberDataViewType.Single, Config.PatchesPerImage));
+            b.AddColumn(Settings.AfterMapColumnName, new VectorDataViewType(NumberDataViewType.Single, Config.PatchesPerImage));
+        }
         return b.ToSchema();
     }
 
@@ -86,7 +102,11 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
 
     /// <summary>Captions of the given pairs, in order, a batch at a time as they are generated (for
     /// progress and for writing results out as a long run goes).</summary>
-    public IEnumerable<string> EnumerateCaptions(IEnumerable<ImagePairRow> rows)
+    public IEnumerable<string> EnumerateCaptions(IEnumerable<ImagePairRow> rows) => EnumerateOutcomes(rows).Select(o => o.Caption);
+
+    /// <summary>The same as <see cref="EnumerateCaptions"/> with each caption's token counts and,
+    /// where <see cref="CaptioningSettings.ChangeMaps"/> is set, its change map.</summary>
+    public IEnumerable<CaptionOutcome> EnumerateOutcomes(IEnumerable<ImagePairRow> rows)
     {
         ArgumentNullException.ThrowIfNull(rows);
         var report = new DataReport(BadInputMode.Error);
@@ -95,11 +115,11 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
         {
             batch.Add(pair);
             if (batch.Count < Settings.BatchSize) continue;
-            foreach (var caption in CaptionBatch(batch)) yield return caption;
+            foreach (var outcome in CaptionBatch(batch)) yield return outcome;
             batch.Clear();
         }
         if (batch.Count > 0)
-            foreach (var caption in CaptionBatch(batch)) yield return caption;
+            foreach (var outcome in CaptionBatch(batch)) yield return outcome;
     }
 
     /// <summary>The caption of one pair of image files (the CLI's <c>onediff caption</c>).</summary>
@@ -109,8 +129,8 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
         return Caption([new ImagePairRow(record, ImageInput.FromPath(image1), ImageInput.FromPath(image2))])[0];
     }
 
-    IEnumerable<string> CaptionBatch(List<PreparedPair> batch) =>
-        Caption(batch.Select(p => new CaptionRequest(p)).ToList(), Settings.NumBeams).Select(o => o.Caption);
+    IEnumerable<CaptionOutcome> CaptionBatch(List<PreparedPair> batch) =>
+        Caption(batch.Select(p => new CaptionRequest(p)).ToList(), Settings.NumBeams, Settings.ChangeMaps);
 
     /// <summary>Decodes and preprocesses one pair for <see cref="Caption(IReadOnlyList{CaptionRequest}, int)"/>;
     /// safe from any thread (it does not touch the model). A bad image throws a
@@ -127,7 +147,8 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
     /// <paramref name="numBeams"/> above 1 every row is beam-searched (no sampling, no callback), up
     /// to the longest row's limit. Not thread-safe: call it from one thread.
     /// </summary>
-    public IReadOnlyList<CaptionOutcome> Caption(IReadOnlyList<CaptionRequest> requests, int numBeams = 1)
+    /// <param name="changeMaps">also a change map per caption, read with this method (null: none, at no cost).</param>
+    public IReadOnlyList<CaptionOutcome> Caption(IReadOnlyList<CaptionRequest> requests, int numBeams = 1, ChangeMapMethod? changeMaps = null)
     {
         ArgumentNullException.ThrowIfNull(requests);
         if (requests.Count == 0) return [];
@@ -154,17 +175,26 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
             MaxNewTokens = limits.Max(), NumBeams = numBeams, EosTokenIds = [Tokenizer.EosId], PadTokenId = Tokenizer.PadId,
             Rows = numBeams > 1 ? null : rows,
         };
-        using var noGrad = torch.no_grad();
-        using var visual = Model.EncodePair(Pixels(p => p.Image1), Pixels(p => p.Image2));
-        var ids = Model.Generate(visual, prompts, options);
-        int visualTokens = (int)visual.shape[1];
-        return ids.Select((row, i) =>
+        var (pixelsA, pixelsB) = (Pixels(p => p.Image1), Pixels(p => p.Image2));
+        long[][] ids;
+        int visualTokens;
+        using (torch.no_grad())
+        using (var visual = Model.EncodePair(pixelsA, pixelsB))
         {
-            // Beam search has no callback: its rows are cut at their first end of sequence.
-            var tokens = seen[i] ?? CutAtEos(row);
+            ids = Model.Generate(visual, prompts, options);
+            visualTokens = (int)visual.shape[1];
+        }
+        // Beam search has no callback: its rows are cut at their first end of sequence.
+        var generated = ids.Select((row, i) => seen[i] ?? CutAtEos(row)).ToList();
+        var maps = changeMaps is { } method
+            ? ChangeMapper.Compute(Model, pixelsA, pixelsB, prompts.Select((p, i) => p with { Answer = generated[i].Select(t => (int)t).ToArray() }).ToList(), method)
+                .Select(m => new OneDiff.Data.Localization.ChangeMap(MapGridSize, OneDiff.Data.Localization.ChangeMap.Normalize(m.Before), OneDiff.Data.Localization.ChangeMap.Normalize(m.After))).ToList()
+            : null;
+        return generated.Select((tokens, i) =>
+        {
             bool ended = endedByCaller[i] || (tokens.Count > 0 && tokens[^1] == Tokenizer.EosId);
             return new CaptionOutcome(Text(tokens), prompts[i].BeforeImage.Length + visualTokens + prompts[i].AfterImage.Length,
-                tokens.Count, ended || tokens.Count < limits[i] ? "stop" : "length");
+                tokens.Count, ended || tokens.Count < limits[i] ? "stop" : "length", maps?[i]);
         }).ToList();
     }
 

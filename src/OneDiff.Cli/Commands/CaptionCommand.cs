@@ -23,7 +23,10 @@ public static class CaptionCommand
         var after = new Option<string?>("--after") { Description = "the second (after) image of one pair" };
         var prompt = new Option<string?>("--prompt") { Description = "the task prompt (default: the dataset's, else the model's)" };
         var output = new Option<string?>("--out") { Description = "with many pairs: write a COCO caption result file [{\"image_id\", \"caption\"}] instead of printing" };
-        var command = new Command("caption", "Describe what changed between two images, for one pair or many") { before, after, prompt, output };
+        var map = new Option<string?>("--map") { Description = "with one pair: also write a PNG of both images with where the model saw the change over them, the caption under them" };
+        var maps = new Option<string?>("--maps") { Description = "with many pairs: also write such a PNG per pair into this folder (ID.png)" };
+        var mapMethod = ModelOptions.MapMethod();
+        var command = new Command("caption", "Describe what changed between two images, for one pair or many") { before, after, prompt, output, map, maps, mapMethod };
         foreach (var o in model.All.Concat(inputs.All)) command.Options.Add(o);
         CliAction.Set(command, (parse, cancel) =>
         {
@@ -33,26 +36,43 @@ public static class CaptionCommand
                 throw new UsageException("give one pair (--before A --after B), or many (--pairs FILE, or --format F --root R [--split S])");
             if (onePair && parse.GetValue(output) is not null) throw new UsageException("--out is for many pairs; one pair's caption is printed");
             if (onePair && inputs.AnyGiven(parse)) throw new UsageException("--split and --skip-bad are for many pairs (--pairs, or --format and --root)");
+            string? mapFile = parse.GetValue(map), mapFolder = parse.GetValue(maps);
+            if (onePair ? mapFolder is not null : mapFile is not null) throw new UsageException("--map FILE is for one pair, --maps FOLDER for many");
+            var method = ModelOptions.ParseMapMethod(parse.GetValue(mapMethod)!);
             model.Overrides(parse);
             if (onePair)
             {
                 using var one = model.Load(parse);
-                Console.WriteLine(one.Caption(a!, b!, parse.GetValue(prompt)));
+                if (mapFile is null)
+                {
+                    Console.WriteLine(one.Caption(a!, b!, parse.GetValue(prompt)));
+                    return ExitCodes.Success;
+                }
+                var record = new DiffCapRecord("pair", a!, b!, parse.GetValue(prompt) ?? one.Settings.DefaultPrompt, [], "diffcap");
+                var outcome = one.WithChangeMaps(method).EnumerateOutcomes([new ImagePairRow(record, ImageInput.FromPath(a!), ImageInput.FromPath(b!))]).First();
+                Console.WriteLine(outcome.Caption);
+                MapFigures.Write(mapFile, one, record, outcome);
+                Console.Error.WriteLine($"wrote {mapFile}");
                 return ExitCodes.Success;
             }
             var records = inputs.Read(parse, parse.GetValue(prompt), Console.Error);
             using var transformer = model.Load(parse);
+            if (mapFolder is not null) transformer.WithChangeMaps(method);
             string? outPath = parse.GetValue(output);
             var results = WorkProgress.Run("pairs", progress =>
             {
                 var results = new List<(string Id, string Caption)>();
-                foreach (var (id, caption) in CaptionAll(transformer, records, progress, cancel))
+                int i = 0;
+                foreach (var (id, outcome) in CaptionAll(transformer, records, progress, cancel))
                 {
-                    results.Add((id, caption));
-                    if (outPath is null) progress.Out($"{id}\t{OneLine(caption)}");
+                    results.Add((id, outcome.Caption));
+                    if (outPath is null) progress.Out($"{id}\t{OneLine(outcome.Caption)}");
+                    if (mapFolder is not null) MapFigures.Write(Path.Combine(mapFolder, MapFigures.FileName(id)), transformer, records[i], outcome);
+                    i++;
                 }
                 return results;
             });
+            if (mapFolder is not null) Console.Error.WriteLine($"wrote {results.Count} change map(s) to {mapFolder}");
             if (outPath is not null)
             {
                 CaptionFiles.WriteCocoResults(outPath, results);
@@ -65,17 +85,17 @@ public static class CaptionCommand
 
     /// <summary>Each record's id and caption, in order, with a bar on <paramref name="progress"/>
     /// (or a progress line about every 10 seconds); <paramref name="cancel"/> stops it between captions.</summary>
-    internal static IEnumerable<(string Id, string Caption)> CaptionAll(DiffCaptionTransformer transformer, IReadOnlyList<DiffCapRecord> records, WorkProgress progress, CancellationToken cancel)
+    internal static IEnumerable<(string Id, CaptionOutcome Outcome)> CaptionAll(DiffCaptionTransformer transformer, IReadOnlyList<DiffCapRecord> records, WorkProgress progress, CancellationToken cancel)
     {
         progress.Error($"captioning {records.Count} pairs on {transformer.RunsOn}");
         var clock = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
         var rows = records.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2)));
         int done = 0;
-        foreach (var caption in transformer.EnumerateCaptions(rows))
+        foreach (var outcome in transformer.EnumerateOutcomes(rows))
         {
             cancel.ThrowIfCancellationRequested();
-            yield return (records[done].Id, caption);
+            yield return (records[done].Id, outcome);
             done++;
             progress.Report("captioning", done, records.Count);
             if (done == records.Count || clock.Elapsed - lastReport > TimeSpan.FromSeconds(10))

@@ -38,10 +38,11 @@ public static class EvaluateCommand
         groupBy.AcceptOnlyFromAmong("group", "task", "none");
         var report = new Option<string?>("--report") { Description = "write one self-contained HTML page: the scores, and every pair with its images, prediction, references and CIDEr, sortable and filterable" };
         var images = new Option<string?>("--images") { Description = "for --report from caption files: a DiffCap JSON-lines file naming each id's two images" };
+        var localization = new Option<bool>("--localization") { Description = "with --model on a split whose changes are located (the procedural set): score the change maps by the pointing game and their mass inside the changed objects' boxes, per change type, for each map method and two baselines" };
         var save = new Option<string?>("--save") { Description = "with --model: a folder for predictions.json, references.json and groups.json (COCO files that evaluate --references/--predictions/--groups and pycocoevalcap read)" };
         var command = new Command("evaluate", "Score captions with BLEU-1..4, METEOR, ROUGE-L and CIDEr exactly as pycocoevalcap does, or caption a dataset split with a model and score it")
         {
-            input, references, predictions, compare, groups, json, perItem, pretokenized, noMeteor, bootstrap, prompt, groupBy, save, report, images,
+            input, references, predictions, compare, groups, json, perItem, pretokenized, noMeteor, bootstrap, prompt, groupBy, save, report, images, localization,
         };
         foreach (var o in model.All.Concat(dataset.All)) command.Options.Add(o);
         CliAction.Set(command, (parse, cancel) =>
@@ -54,6 +55,12 @@ public static class EvaluateCommand
                 throw new UsageException("give --input FILE, or --references FILE and --predictions FILE, or --model FILE with --format F --root R [--split S]");
             if (!withModel && (parse.GetValue(save) is not null || parse.GetValue(prompt) is not null || parse.GetResult(groupBy) is { Implicit: false }))
                 throw new UsageException("--save, --prompt and --group-by go with --model");
+            if (parse.GetValue(localization))
+            {
+                if (!withModel || parse.GetValue(save) is not null || parse.GetValue(report) is not null || parse.GetValue(compare) is not null)
+                    throw new UsageException("--localization goes with --model FILE --format F --root R [--split S] (not with --save, --report or --compare)");
+                return LocalizationCommand.Run(parse, model, dataset, parse.GetValue(prompt), parse.GetValue(json), cancel);
+            }
             var options = new CaptionEvaluatorOptions
             {
                 Tokenize = !parse.GetValue(pretokenized), Meteor = !parse.GetValue(noMeteor), BootstrapResamples = parse.GetValue(bootstrap),
@@ -101,7 +108,7 @@ public static class EvaluateCommand
         // Groups only where the records have them (CLEVR-Change's change types, the synthetic set's).
         Func<DiffCapRecord, string?> key = groupBy switch { "task" => r => r.Task, "none" => _ => null, _ => r => r.Group };
         bool grouped = records.Any(r => key(r) is not null);
-        var items = records.Select((r, i) => new CaptionItem(r.Id, captions[i].Caption, r.Captions, grouped ? key(r) ?? "(none)" : null)).ToList();
+        var items = records.Select((r, i) => new CaptionItem(r.Id, captions[i].Outcome.Caption, r.Captions, grouped ? key(r) ?? "(none)" : null)).ToList();
         foreach (var r in records) images[r.Id] = (r.Image1, r.Image2);
         if (saveFolder is not null)
         {

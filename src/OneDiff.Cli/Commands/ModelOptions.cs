@@ -18,6 +18,21 @@ internal sealed class ModelOptions
 
     public IEnumerable<Option> All => [Model, Device, Precision, ClipFolder, LlmFolder, Beams, MaxNewTokens, BatchSize];
 
+    /// <summary>How change maps are read (caption --map/--maps); the default is the method that
+    /// pointed best on the quickstart's held-out pairs (docs/change-maps.md).</summary>
+    public static Option<string> MapMethod() => new("--map-method")
+    {
+        Description = "how change maps are read from the model: gradient (gradient x input, the default) or attention (the delta tokens' cross-attention)",
+        DefaultValueFactory = _ => "gradient",
+    };
+
+    public static OneDiff.Modeling.Models.OneDiff.ChangeMapMethod ParseMapMethod(string name) => name switch
+    {
+        "gradient" => OneDiff.Modeling.Models.OneDiff.ChangeMapMethod.GradientTimesInput,
+        "attention" => OneDiff.Modeling.Models.OneDiff.ChangeMapMethod.DeltaAttention,
+        _ => throw new UsageException($"--map-method must be gradient or attention, not '{name}'"),
+    };
+
     /// <summary>What takes less memory when a model's captioning runs out of it.</summary>
     public const string OutOfMemoryAdvice = "a smaller --batch-size; --precision bfloat16 (half the weights' memory, also on the CPU); --beams 1 (a cache per beam); fewer --max-new-tokens";
 

@@ -1,10 +1,12 @@
 using OneDiff.Data.Formats;
 using OneDiff.Data.Images;
+using OneDiff.Data.Localization;
 
 namespace OneDiff.Data.Synthetic;
 
-/// <summary>A generated pair: both scenes, the change, and every phrasing of it.</summary>
-public sealed record GeneratedPair(string Id, Scene Before, Scene After, ChangeType Change, IReadOnlyList<string> Captions);
+/// <summary>A generated pair: both scenes, the change, every phrasing of it, and where it is
+/// (each changed object's box in both images; none for a pair without change).</summary>
+public sealed record GeneratedPair(string Id, Scene Before, Scene After, ChangeType Change, IReadOnlyList<string> Captions, IReadOnlyList<ChangeLocation> Locations);
 
 /// <summary>
 /// The project's embedded default dataset: 2-D scenes of shapes (shape, colour, size, position; an
@@ -73,6 +75,7 @@ public sealed class ProceduralPairGenerator
         var before = new Scene(ImageSize, scene.Select(s => s.Obj).ToList(), textured);
         var after = scene.ToList();
         var captions = new List<string>();
+        var locations = new List<ChangeLocation>();
         int shiftX = 0, shiftY = 0, brightness = 0;
         if (change == ChangeType.None)
         {
@@ -86,15 +89,29 @@ public sealed class ProceduralPairGenerator
             var first = Apply(after, PickSingle());
             var second = Apply(after, PickSingle(), exclude: first.Touched);
             captions.AddRange(first.Captions.Zip(second.Captions, (a, b) => $"{a} and {b}"));
+            locations.AddRange(first.Locations.Concat(second.Locations));
         }
-        else captions.AddRange(Apply(after, change).Captions);
+        else
+        {
+            var applied = Apply(after, change);
+            captions.AddRange(applied.Captions);
+            locations.AddRange(applied.Locations);
+        }
         var afterScene = new Scene(ImageSize, after.Select(s => s.Obj).ToList(), textured, shiftX, shiftY, brightness);
-        return new GeneratedPair(id, before, afterScene, change, captions);
+        return new GeneratedPair(id, before, afterScene, change, captions, locations);
+    }
+
+    /// <summary>The pixels an object covers: its centre plus and minus its size, in both axes
+    /// (circle, square and triangle alike).</summary>
+    PixelBox Box(SceneObject o)
+    {
+        int r = o.Radius(ImageSize);
+        return new PixelBox(Math.Max(0, o.X - r), Math.Max(0, o.Y - r), Math.Min(ImageSize, o.X + r + 1), Math.Min(ImageSize, o.Y + r + 1));
     }
 
     ChangeType PickSingle() => Changes[1 + _rng.Next(6)];
 
-    sealed record Applied(IReadOnlyList<string> Captions, HashSet<string> Touched);
+    sealed record Applied(IReadOnlyList<string> Captions, HashSet<string> Touched, IReadOnlyList<ChangeLocation> Locations);
 
     /// <summary>Applies one change to the scene list in place; returns its phrasings.</summary>
     Applied Apply(List<(SceneObject Obj, int Cell)> scene, ChangeType change, HashSet<string>? exclude = null)
@@ -115,13 +132,15 @@ public sealed class ProceduralPairGenerator
                     var (x, y) = Cell(free[0]);
                     do o = new SceneObject((ShapeKind)_rng.Next(3), Colors[_rng.Next(Colors.Length)], _rng.Next(2) == 1, x, y); while (names.Contains(o.Name));
                     scene.Add((o, free[0]));
-                    return new([$"a {size(o)} {o.Name} has appeared", $"there is a new {o.Name}", $"someone added a {o.Name}"], [o.Name]);
+                    return new([$"a {size(o)} {o.Name} has appeared", $"there is a new {o.Name}", $"someone added a {o.Name}"], [o.Name],
+                        [new("add", null, Box(o))]);
                 }
             case ChangeType.Remove:
                 {
                     var (t, i) = candidates[_rng.Next(candidates.Count)];
                     scene.RemoveAt(i);
-                    return new([$"the {t.Obj.Name} is gone", $"the {t.Obj.Name} has disappeared", $"there is no longer a {t.Obj.Name}"], [t.Obj.Name]);
+                    return new([$"the {t.Obj.Name} is gone", $"the {t.Obj.Name} has disappeared", $"there is no longer a {t.Obj.Name}"], [t.Obj.Name],
+                        [new("remove", Box(t.Obj), null)]);
                 }
             case ChangeType.Move:
                 {
@@ -130,7 +149,8 @@ public sealed class ProceduralPairGenerator
                     var (x, y) = Cell(to);
                     string dir = Math.Abs(x - t.Obj.X) >= Math.Abs(y - t.Obj.Y) ? (x > t.Obj.X ? "right" : "left") : (y > t.Obj.Y ? "down" : "up");
                     scene[i] = (t.Obj with { X = x, Y = y }, to);
-                    return new([$"the {t.Obj.Name} moved {dir}", $"the {t.Obj.Name} has been moved to the {dir}", $"the {t.Obj.Name} is now further {dir}"], [t.Obj.Name]);
+                    return new([$"the {t.Obj.Name} moved {dir}", $"the {t.Obj.Name} has been moved to the {dir}", $"the {t.Obj.Name} is now further {dir}"], [t.Obj.Name],
+                        [new("move", Box(t.Obj), Box(scene[i].Obj))]);
                 }
             case ChangeType.Recolour:
                 {
@@ -141,14 +161,16 @@ public sealed class ProceduralPairGenerator
                     var n = t.Obj with { Color = color };
                     scene[i] = (n, t.Cell);
                     string shape = t.Obj.Shape.ToString().ToLowerInvariant();
-                    return new([$"the {t.Obj.Name} turned {color}", $"the {t.Obj.Name} is now {color}", $"the {shape} changed from {t.Obj.Color} to {color}"], [t.Obj.Name, n.Name]);
+                    return new([$"the {t.Obj.Name} turned {color}", $"the {t.Obj.Name} is now {color}", $"the {shape} changed from {t.Obj.Color} to {color}"], [t.Obj.Name, n.Name],
+                        [new("recolour", Box(t.Obj), Box(n))]);
                 }
             case ChangeType.Resize:
                 {
                     var (t, i) = candidates[_rng.Next(candidates.Count)];
                     scene[i] = (t.Obj with { Large = !t.Obj.Large }, t.Cell);
                     string how = t.Obj.Large ? "smaller" : "bigger";
-                    return new([$"the {t.Obj.Name} became {how}", $"the {t.Obj.Name} is now {how}", $"the {t.Obj.Name} got {how}"], [t.Obj.Name]);
+                    return new([$"the {t.Obj.Name} became {how}", $"the {t.Obj.Name} is now {how}", $"the {t.Obj.Name} got {how}"], [t.Obj.Name],
+                        [new("resize", Box(t.Obj), Box(scene[i].Obj))]);
                 }
             case ChangeType.Swap:
                 {
@@ -158,7 +180,8 @@ public sealed class ProceduralPairGenerator
                     scene[ia] = (a.Obj with { X = b.Obj.X, Y = b.Obj.Y }, b.Cell);
                     scene[ib] = (b.Obj with { X = a.Obj.X, Y = a.Obj.Y }, a.Cell);
                     return new([$"the {a.Obj.Name} and the {b.Obj.Name} swapped places", $"the {a.Obj.Name} and the {b.Obj.Name} switched positions",
-                        $"the {b.Obj.Name} is now where the {a.Obj.Name} was"], [a.Obj.Name, b.Obj.Name]);
+                        $"the {b.Obj.Name} is now where the {a.Obj.Name} was"], [a.Obj.Name, b.Obj.Name],
+                        [new("swap", Box(a.Obj), Box(scene[ia].Obj)), new("swap", Box(b.Obj), Box(scene[ib].Obj))]);
                 }
             default: throw new ArgumentOutOfRangeException(nameof(change));
         }
@@ -192,7 +215,7 @@ public sealed class ProceduralPairGenerator
             string a = Path.Combine(images, $"{p.Id}_a.png"), b = Path.Combine(images, $"{p.Id}_b.png");
             ImageDecoder.SavePng(SceneRenderer.Render(p.Before, seed * 7919 + i * 2), a);
             ImageDecoder.SavePng(SceneRenderer.Render(p.After, seed * 7919 + i * 2 + 1), b);
-            records[i] = new DiffCapRecord(p.Id, a, b, Prompt, p.Captions, Task, p.Change.ToString().ToLowerInvariant(), $"synthetic/seed{seed}");
+            records[i] = new DiffCapRecord(p.Id, a, b, Prompt, p.Captions, Task, p.Change.ToString().ToLowerInvariant(), $"synthetic/seed{seed}", p.Locations);
         });
         var test = records.Where((_, i) => testEvery > 0 && i % testEvery == testEvery - 1).ToList();
         var train = records.Where((_, i) => !(testEvery > 0 && i % testEvery == testEvery - 1)).ToList();

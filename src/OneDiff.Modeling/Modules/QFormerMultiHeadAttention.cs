@@ -22,6 +22,15 @@ public sealed class QFormerMultiHeadAttention : nn.Module<Tensor, Tensor, Tensor
         RegisterComponents();
     }
 
+    /// <summary>When set, forward keeps its attention weights, (B, heads, T, S), in
+    /// <see cref="Recorded"/> (change maps read the delta tokens' cross-attention); off, the fused
+    /// kernel runs and nothing is kept.</summary>
+    public bool RecordAttention { get; set; }
+
+    /// <summary>The last forward's attention weights while <see cref="RecordAttention"/> is set;
+    /// the module owns it until the next forward.</summary>
+    public Tensor? Recorded { get; private set; }
+
     /// <param name="x">(B, T, hidden) queries' source.</param>
     /// <param name="kv">(B, S, width) keys' and values' source (x itself for self-attention).</param>
     /// <param name="mask">additive mask broadcastable to (B, heads, T, S), or null.</param>
@@ -30,7 +39,18 @@ public sealed class QFormerMultiHeadAttention : nn.Module<Tensor, Tensor, Tensor
         using var scope = torch.NewDisposeScope();
         long b = x.shape[0], d = query.weight!.shape[0];
         Tensor Heads(Tensor y) => y.view(b, y.shape[1], _heads, d / _heads).transpose(1, 2);
-        var o = nn.functional.scaled_dot_product_attention(Heads(query.forward(x)), Heads(key.forward(kv)), Heads(value.forward(kv)), mask);
+        Tensor o;
+        if (RecordAttention)
+        {
+            var q = Heads(query.forward(x));
+            var scores = torch.matmul(q, Heads(key.forward(kv)).transpose(-2, -1)).div(Scalars.Of(Math.Sqrt(q.shape[3])));
+            if (mask is not null) scores = scores.add(mask);
+            var weights = scores.softmax(-1);
+            o = torch.matmul(weights, Heads(value.forward(kv)));
+            Recorded?.Dispose();
+            Recorded = weights.detach().DetachFromDisposeScope();
+        }
+        else o = nn.functional.scaled_dot_product_attention(Heads(query.forward(x)), Heads(key.forward(kv)), Heads(value.forward(kv)), mask);
         return o.transpose(1, 2).reshape(b, x.shape[1], d).MoveToOuterDisposeScope();
     }
 }
