@@ -1,10 +1,14 @@
 // OneDiff.MLNet quickstart: generate the procedural image-difference dataset, train the Tiny
 // OneDiff through both stages (Coupled Sample Training, then instruction tuning), score held-out
 // pairs overall and per change type next to the best constant caption, save, reload, and caption a
-// few pairs. CPU by default here; CUDA where present.
+// few pairs, and show where it saw four of the changes. CPU by default here; CUDA where present.
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.ML;
+using OneDiff.Data;
+using OneDiff.Data.Formats;
+using OneDiff.Data.Images;
+using OneDiff.Data.Localization;
 using OneDiff.Data.Synthetic;
 using OneDiff.Metrics;
 using OneDiff.MLNet;
@@ -72,6 +76,20 @@ var examples = reloaded.Transform(test);
 var rows = ml.Data.CreateEnumerable<Captioned>(examples, reuseRowObject: false).Take(6);
 foreach (var r in rows) Console.WriteLine($"  [{r.Group}] {Path.GetFileName(r.Image1)}: \"{r.PredictedCaption}\"   (a reference: \"{r.References[0]}\")");
 
+// 5. Where the model saw the change: a change map beside four held-out captions (docs/change-maps.md).
+model.WithChangeMaps(ChangeMapMethod.GradientTimesInput);
+var located = DiffCapJsonl.Read(Path.Combine(data, "test.jsonl"));
+var shown = new[] { "add", "move", "recolour", "remove" }.Select(type => located.First(r => r.Group == type)).ToList();
+var outcomes = model.EnumerateOutcomes(shown.Select(r => new ImagePairRow(r, ImageInput.FromPath(r.Image1), ImageInput.FromPath(r.Image2)))).ToList();
+var figures = shown.Select((r, i) =>
+{
+    var (before, after) = (ImageDecoder.Decode(r.Image1), ImageDecoder.Decode(r.Image2));
+    return ChangeMapFigure.Compose(before, after, outcomes[i].Map!, model.MapGrid(before.Width, before.Height), model.MapGrid(after.Width, after.Height), outcomes[i].Caption, panelSide: 200);
+}).ToList();
+string mapsFile = Path.Combine(work, "change-maps.png");
+ImageDecoder.SavePng(ChangeMapFigure.Stack(figures), mapsFile);
+Console.WriteLine($"\nchange maps of four held-out pairs: {mapsFile}");
+
 double seconds = total.Elapsed.TotalSeconds;
 Console.WriteLine($"\nCIDEr {metrics.Cider * 100:F1} vs constant {baseline.Evaluation.Corpus.Cider * 100:F1} ({metrics.Cider / Math.Max(1e-9, baseline.Evaluation.Corpus.Cider):F1}x); {seconds:F0} s");
 Console.WriteLine($"""
@@ -79,6 +97,7 @@ Console.WriteLine($"""
 next, with the command line (dotnet run --project src/OneDiff.Cli -- ...):
   caption --model {modelOut} --before {Path.Combine(data, "images", "000004_a.png")} --after {Path.Combine(data, "images", "000004_b.png")}
   evaluate --model {modelOut} --format diffcap --root {data} --split test
+  evaluate --model {modelOut} --format diffcap --root {data} --split test --localization
 """);
 if (metricsOut is not null)
 {

@@ -72,6 +72,11 @@ public sealed partial class DiffCaptionTransformer : ITransformer, IDisposable
     /// <summary>The side of the change maps' patch grid (maps have its square of values).</summary>
     public int MapGridSize => (int)Math.Round(Math.Sqrt(Config.PatchesPerImage));
 
+    /// <summary>Where this model's patches lie in an image of the given size (its preprocessing
+    /// undone): what registers a change map on the image.</summary>
+    public OneDiff.Data.Localization.PatchGrid MapGrid(int width, int height) =>
+        new(width, height, Config.Vision.ImageSize, MapGridSize, Settings.PadToSquare);
+
     public bool IsRowToRowMapper => true;
 
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)

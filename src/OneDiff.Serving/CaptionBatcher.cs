@@ -115,7 +115,7 @@ internal sealed class CaptionBatcher : IDisposable
         var clock = Stopwatch.StartNew();
         try
         {
-            var outcomes = model.Caption(batch.Select(p => p.ToRequest()).ToList(), batch[0].NumBeams);
+            var outcomes = model.Caption(batch.Select(p => p.ToRequest()).ToList(), batch[0].NumBeams, batch[0].ChangeMap);
             double seconds = clock.Elapsed.TotalSeconds;
             _batchSeconds = 0.8 * _batchSeconds + 0.2 * seconds;
             _metrics.Batch(batch.Count, seconds, outcomes.Sum(o => o.PromptTokens), outcomes.Sum(o => o.CompletionTokens));

@@ -150,24 +150,25 @@ public sealed class CaptionServer : IAsyncDisposable
             throw new ApiError(503, "server_error", "model_not_ready", _batcher.Ready.IsFaulted ? "the model failed to load (see /health)" : "the model is still loading; retry shortly") { RetryAfterSeconds = 2 };
         var model = await _batcher.Ready;
 
-        var pair = Prepare(model, request);
+        var (pair, sizes) = Prepare(model, request);
         int beams = request.NumBeams ?? (request.Temperature > 0 ? 1 : model.Settings.NumBeams);
         ulong seed = request.Seed is { } s ? unchecked((ulong)s) : (ulong)Random.Shared.NextInt64();
-        var pending = new PendingCaption(pair, beams, request.MaxTokens, request.Temperature, request.TopP, seed, request.Stop, request.Stream, cancel);
+        var pending = new PendingCaption(pair, beams, request.MaxTokens, request.Temperature, request.TopP, seed, request.Stop, request.Stream, cancel, request.ChangeMap);
         _batcher.Enqueue(pending);
 
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        if (request.Stream) await Stream(context, pending, request, id, created);
+        Func<CaptionOutcome, object?> changeMap = o => ChangeMapJson(model, o, sizes);
+        if (request.Stream) await Stream(context, pending, request, id, created, changeMap);
         else
         {
             var outcome = await pending.Completion.WaitAsync(cancel);
-            await context.Response.WriteAsJsonAsync(new
+            await context.Response.WriteAsJsonAsync(WithChangeMap(new
             {
                 id, @object = "chat.completion", created, model = _options.ModelName,
                 choices = new[] { new { index = 0, message = new { role = "assistant", content = outcome.Caption }, finish_reason = outcome.FinishReason, logprobs = (object?)null } },
                 usage = Usage(outcome),
-            }, Json.Options, cancel);
+            }, changeMap(outcome)), Json.Options, cancel);
         }
         _metrics.Requests.WithLabels("200").Inc();
         _metrics.RequestSeconds.Observe(clock.Elapsed.TotalSeconds);
@@ -175,16 +176,45 @@ public sealed class CaptionServer : IAsyncDisposable
 
     /// <summary>Decodes both images (after checking their declared size from the header) and
     /// preprocesses them here, on the request's thread, so the model's thread only decodes captions.</summary>
-    PreparedPair Prepare(DiffCaptionTransformer model, ChatRequest request)
+    /// <returns>the prepared pair, and both images' sizes (where their change maps lie).</returns>
+    (PreparedPair Pair, (int W, int H)[] Sizes) Prepare(DiffCaptionTransformer model, ChatRequest request)
     {
+        var sizes = new List<(int W, int H)>();
         foreach (var image in new[] { request.Before, request.After })
         {
             (int w, int h) = Guard(image, () => ImageDecoder.Dimensions(image.Bytes, image.Param));
             if ((long)w * h > _options.MaxImagePixels)
                 throw ApiError.TooLarge($"the image declares {w} x {h} pixels; the limit is {_options.MaxImagePixels:N0} pixels", image.Param);
+            sizes.Add((w, h));
         }
-        return Guard(request.Before, () => model.Prepare(ImageInput.FromBytes(request.Before.Bytes, request.Before.Param),
+        var pair = Guard(request.Before, () => model.Prepare(ImageInput.FromBytes(request.Before.Bytes, request.Before.Param),
             ImageInput.FromBytes(request.After.Bytes, request.After.Param), request.Prompt, "request"));
+        return (pair, sizes.ToArray());
+    }
+
+    /// <summary>The extension field <c>change_map</c>: the grid's side, the before and after maps
+    /// (row-major, each summing to 1), and for each image the rectangle of its pixels the grid
+    /// covers (the model's crop), so a client can draw the map over the image it sent.</summary>
+    static object? ChangeMapJson(DiffCaptionTransformer model, CaptionOutcome outcome, (int W, int H)[] sizes)
+    {
+        if (outcome.Map is not { } map) return null;
+        double[] Covers((int W, int H) size)
+        {
+            var grid = model.MapGrid(size.W, size.H);
+            var (x0, y0, _, _) = grid.Bounds(0, 0);
+            var (_, _, x1, y1) = grid.Bounds(map.Size - 1, map.Size - 1);
+            return [x0, y0, x1, y1];
+        }
+        return new { grid = map.Size, before = map.Before, after = map.After, before_covers = Covers(sizes[0]), after_covers = Covers(sizes[1]) };
+    }
+
+    /// <summary>The response with <c>change_map</c> added where one was asked for (absent otherwise,
+    /// as in OpenAI's own responses).</summary>
+    static System.Text.Json.Nodes.JsonObject WithChangeMap(object response, object? changeMap)
+    {
+        var node = JsonSerializer.SerializeToNode(response, Json.Options)!.AsObject();
+        if (changeMap is not null) node["change_map"] = JsonSerializer.SerializeToNode(changeMap, Json.Options);
+        return node;
     }
 
     static T Guard<T>(RequestImage image, Func<T> read)
@@ -205,22 +235,22 @@ public sealed class CaptionServer : IAsyncDisposable
 
     /// <summary>Server-sent events: the role, then the caption's pieces as they are generated, the
     /// finish reason, the usage when asked for, then [DONE].</summary>
-    async Task Stream(HttpContext context, PendingCaption pending, ChatRequest request, string id, long created)
+    async Task Stream(HttpContext context, PendingCaption pending, ChatRequest request, string id, long created, Func<CaptionOutcome, object?> changeMap)
     {
         var cancel = context.RequestAborted;
         var response = context.Response;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
-        async Task Send(object choiceDelta, string? finish, object? usage = null, bool noChoices = false)
+        async Task Send(object choiceDelta, string? finish, object? usage = null, bool noChoices = false, object? map = null)
         {
-            var chunk = new
+            var chunk = WithChangeMap(new
             {
                 id, @object = "chat.completion.chunk", created, model = _options.ModelName,
                 choices = noChoices ? [] : new[] { new { index = 0, delta = choiceDelta, finish_reason = finish, logprobs = (object?)null } },
                 usage,
-            };
-            await response.WriteAsync("data: " + JsonSerializer.Serialize(chunk, Json.Options) + "\n\n", cancel);
+            }, map);
+            await response.WriteAsync("data: " + chunk.ToJsonString(Json.Options) + "\n\n", cancel);
             await response.Body.FlushAsync(cancel);
         }
         await Send(new { role = "assistant", content = "" }, null);
@@ -239,7 +269,8 @@ public sealed class CaptionServer : IAsyncDisposable
             await response.WriteAsync("data: " + JsonSerializer.Serialize(error.Body, Json.Options) + "\n\n", cancel);
             return;
         }
-        await Send(new { }, outcome.FinishReason);
+        // The map, when asked for, comes with the last chunk: it needs the whole caption.
+        await Send(new { }, outcome.FinishReason, map: changeMap(outcome));
         if (request.IncludeUsage) await Send(new { }, null, Usage(outcome), noChoices: true);
         await response.WriteAsync("data: [DONE]\n\n", cancel);
     }

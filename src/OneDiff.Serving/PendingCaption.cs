@@ -17,8 +17,10 @@ internal sealed class PendingCaption
     readonly Channel<string>? _pieces;
     readonly TaskCompletionSource<CaptionOutcome> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public PendingCaption(PreparedPair pair, int numBeams, int? maxTokens, double temperature, double topP, ulong seed, IReadOnlyList<string> stops, bool stream, CancellationToken clientGone)
+    public PendingCaption(PreparedPair pair, int numBeams, int? maxTokens, double temperature, double topP, ulong seed, IReadOnlyList<string> stops, bool stream, CancellationToken clientGone,
+        OneDiff.Modeling.Models.OneDiff.ChangeMapMethod? changeMap = null)
     {
+        ChangeMap = changeMap;
         Pair = pair;
         NumBeams = numBeams;
         MaxTokens = maxTokens;
@@ -33,6 +35,8 @@ internal sealed class PendingCaption
 
     public PreparedPair Pair { get; }
     public int NumBeams { get; }
+    /// <summary>A change map beside the caption, read with this method (null: none).</summary>
+    public OneDiff.Modeling.Models.OneDiff.ChangeMapMethod? ChangeMap { get; }
     public int? MaxTokens { get; }
     public double Temperature { get; }
     public double TopP { get; }
@@ -42,8 +46,10 @@ internal sealed class PendingCaption
     /// <summary>Its place in the queue while it waits.</summary>
     public LinkedListNode<PendingCaption>? Node { get; set; }
 
-    /// <summary>Requests that can share a batch: beam search runs one width and one length at a time.</summary>
-    public (int Beams, int? MaxTokens) BatchKey => NumBeams > 1 ? (NumBeams, MaxTokens) : (1, null);
+    /// <summary>Requests that can share a batch: beam search runs one width and one length at a
+    /// time; maps are read for a whole batch, so only requests that ask for the same kind share one.</summary>
+    public (int Beams, int? MaxTokens, OneDiff.Modeling.Models.OneDiff.ChangeMapMethod? Map) BatchKey =>
+        NumBeams > 1 ? (NumBeams, MaxTokens, ChangeMap) : (1, null, ChangeMap);
 
     public Task<CaptionOutcome> Completion => _done.Task;
     /// <summary>The caption's pieces as they are generated (streaming requests only).</summary>

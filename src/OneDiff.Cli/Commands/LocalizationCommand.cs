@@ -35,7 +35,7 @@ internal static class LocalizationCommand
             var after = ImageDecoder.Dimensions(File.ReadAllBytes(r.Image2), r.Image2);
             if (before != after)
                 throw new InvalidDataException($"id {r.Id}: the images are {before.Width} x {before.Height} and {after.Width} x {after.Height}; located changes need both in one frame");
-            return MapFigures.Grid(transformer, before.Width, before.Height);
+            return transformer.MapGrid(before.Width, before.Height);
         }).ToList();
 
         var columns = new List<(string Name, LocalizationReport Report)>();

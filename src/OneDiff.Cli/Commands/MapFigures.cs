@@ -19,10 +19,7 @@ internal static class MapFigures
     }
 
     /// <summary>Where the model's patches lie in an image of this size.</summary>
-    public static PatchGrid Grid(DiffCaptionTransformer transformer, RgbImage image) => Grid(transformer, image.Width, image.Height);
-
-    public static PatchGrid Grid(DiffCaptionTransformer transformer, int width, int height) =>
-        new(width, height, transformer.Config.Vision.ImageSize, transformer.MapGridSize, transformer.Settings.PadToSquare);
+    static PatchGrid Grid(DiffCaptionTransformer transformer, RgbImage image) => transformer.MapGrid(image.Width, image.Height);
 
     /// <summary>A pair's file name: its id, with characters a file name cannot hold replaced.</summary>
     public static string FileName(string id) =>

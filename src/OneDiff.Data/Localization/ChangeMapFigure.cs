@@ -79,6 +79,20 @@ public static class ChangeMapFigure
         return new RgbImage(width, height, rgb);
     }
 
+    /// <summary>Figures one under another, on white, for a page of several pairs.</summary>
+    public static RgbImage Stack(IReadOnlyList<RgbImage> figures)
+    {
+        int width = figures.Max(f => f.Width), height = figures.Sum(f => f.Height);
+        var pixels = Enumerable.Repeat((byte)255, width * height * 3).ToArray();
+        int top = 0;
+        foreach (var f in figures)
+        {
+            for (int y = 0; y < f.Height; y++) Array.Copy(f.Pixels, y * f.Width * 3, pixels, ((top + y) * width) * 3, f.Width * 3);
+            top += f.Height;
+        }
+        return new RgbImage(width, height, pixels);
+    }
+
     static SKBitmap ToBitmap(RgbImage image)
     {
         var bitmap = new SKBitmap(new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque));

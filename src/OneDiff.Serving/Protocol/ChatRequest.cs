@@ -26,6 +26,9 @@ public sealed record ChatRequest
     public bool Stream { get; init; }
     public bool IncludeUsage { get; init; }
     public int? NumBeams { get; init; }
+    /// <summary>The extension <c>change_map</c>: true (the default method), "gradient" or
+    /// "attention" asks for where the model saw the change beside the caption.</summary>
+    public OneDiff.Modeling.Models.OneDiff.ChangeMapMethod? ChangeMap { get; init; }
 
     /// <summary>Fields of OpenAI's API this server cannot honour: refused rather than ignored.</summary>
     static readonly string[] Unsupported = ["tools", "functions", "tool_choice", "function_call", "response_format", "logit_bias", "audio", "prediction"];
@@ -55,7 +58,7 @@ public sealed record ChatRequest
         {
             Model = model, Prompt = prompt, Before = before, After = after, MaxTokens = maxTokens, Temperature = temperature, TopP = topP,
             Seed = root.TryGetProperty("seed", out var s) && s.ValueKind != JsonValueKind.Null ? (s.TryGetInt64(out long seed) ? seed : throw ApiError.BadRequest("seed must be an integer", "seed")) : null,
-            Stop = ReadStop(root), Stream = stream, IncludeUsage = includeUsage, NumBeams = beams,
+            Stop = ReadStop(root), Stream = stream, IncludeUsage = includeUsage, NumBeams = beams, ChangeMap = ReadChangeMap(root),
         };
     }
 
@@ -104,6 +107,19 @@ public sealed record ChatRequest
         if (list.Count > 4) throw ApiError.BadRequest("at most 4 stop sequences", "stop");
         if (list.Any(s => s.Length == 0)) throw ApiError.BadRequest("a stop sequence is empty", "stop");
         return list;
+    }
+
+    static OneDiff.Modeling.Models.OneDiff.ChangeMapMethod? ReadChangeMap(JsonElement root)
+    {
+        if (!root.TryGetProperty("change_map", out var v)) return null;
+        return v.ValueKind switch
+        {
+            JsonValueKind.Null or JsonValueKind.False => null,
+            JsonValueKind.True => OneDiff.Modeling.Models.OneDiff.ChangeMapMethod.GradientTimesInput,
+            JsonValueKind.String when v.GetString() == "gradient" => OneDiff.Modeling.Models.OneDiff.ChangeMapMethod.GradientTimesInput,
+            JsonValueKind.String when v.GetString() == "attention" => OneDiff.Modeling.Models.OneDiff.ChangeMapMethod.DeltaAttention,
+            _ => throw ApiError.BadRequest("change_map must be true, false, \"gradient\" or \"attention\"", "change_map"),
+        };
     }
 
     static int? Integer(JsonElement root, string name, int min, int max)
