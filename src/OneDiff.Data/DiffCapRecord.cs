@@ -4,7 +4,7 @@ namespace OneDiff.Data;
 /// One image pair with its task prompt and reference captions: the unified DiffCap record every
 /// reader produces. Image paths are absolute (readers resolve them against the dataset root).
 /// </summary>
-/// <param name="Id">the id papers score under (e.g. "235", "<n>.png_n").</param>
+/// <param name="Id">the id papers score under (e.g. "235", "&lt;n&gt;.png_n").</param>
 /// <param name="Image1">the "before" image (or the left one).</param>
 /// <param name="Image2">the "after" image (or the right one).</param>
 /// <param name="Prompt">the task prompt.</param>

@@ -94,17 +94,23 @@ public static class ImageDecoder
     /// <summary>The image as PNG bytes.</summary>
     public static byte[] EncodePng(RgbImage image)
     {
-        var info = new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
-        using var bitmap = new SKBitmap(info);
+        using var bitmap = ToBitmap(image);
+        using var img = SKImage.FromBitmap(bitmap);
+        using var png = img.Encode(SKEncodedImageFormat.Png, 100);
+        return png.ToArray();
+    }
+
+    /// <summary>The image as an opaque RGBA SkiaSharp bitmap (the caller disposes it).</summary>
+    internal static SKBitmap ToBitmap(RgbImage image)
+    {
+        var bitmap = new SKBitmap(new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
         var rgba = new byte[image.Width * image.Height * 4];
         for (int i = 0; i < image.Width * image.Height; i++)
         {
             rgba[i * 4] = image.Pixels[i * 3]; rgba[i * 4 + 1] = image.Pixels[i * 3 + 1]; rgba[i * 4 + 2] = image.Pixels[i * 3 + 2]; rgba[i * 4 + 3] = 255;
         }
         System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
-        using var img = SKImage.FromBitmap(bitmap);
-        using var png = img.Encode(SKEncodedImageFormat.Png, 100);
-        return png.ToArray();
+        return bitmap;
     }
 
     /// <summary>A copy at most <paramref name="side"/> pixels on its longer side (bicubic), or the image itself when smaller.</summary>

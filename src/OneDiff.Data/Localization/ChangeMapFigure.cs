@@ -60,7 +60,7 @@ public static class ChangeMapFigure
         using var sampling = new SKPaint();
         for (int k = 0; k < 2; k++)
         {
-            using var bitmap = ToBitmap(panels[k]);
+            using var bitmap = ImageDecoder.ToBitmap(panels[k]);
             double scale = (double)panelSide / Math.Max(bitmap.Width, bitmap.Height);
             float w = (float)(bitmap.Width * scale), h = (float)(bitmap.Height * scale);
             float left = margin + k * (panelSide + margin) + (panelSide - w) / 2, top = margin + (panelSide - h) / 2;
@@ -91,18 +91,6 @@ public static class ChangeMapFigure
             top += f.Height;
         }
         return new RgbImage(width, height, pixels);
-    }
-
-    static SKBitmap ToBitmap(RgbImage image)
-    {
-        var bitmap = new SKBitmap(new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
-        var rgba = new byte[image.Width * image.Height * 4];
-        for (int i = 0; i < image.Width * image.Height; i++)
-        {
-            rgba[i * 4] = image.Pixels[i * 3]; rgba[i * 4 + 1] = image.Pixels[i * 3 + 1]; rgba[i * 4 + 2] = image.Pixels[i * 3 + 2]; rgba[i * 4 + 3] = 255;
-        }
-        System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
-        return bitmap;
     }
 
     static List<string> Wrap(string text, SKFont font, float width)
