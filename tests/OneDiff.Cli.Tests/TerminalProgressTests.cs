@@ -99,6 +99,24 @@ public class TerminalProgressTests(OverfitFixture f)
         Assert.True(File.Exists(Path.Combine(dir, "out", "model.zip")));
     }
 
+    [Fact]
+    public async Task InATerminalPairMiningDrawsABarOverTheImagesItEmbedsToTheEnd()
+    {
+        if (!OperatingSystem.IsLinux() || !File.Exists("/usr/bin/script")) Assert.Skip("needs util-linux's script(1) for a pseudo-terminal");
+        string dir = TestPaths.NewTempDir("terminal-mine");
+        OneDiff.Data.Synthetic.ProceduralPairGenerator.Write(dir, 40, seed: 5, imageSize: 48, testEvery: 0);
+        var (code, screen) = await OnATerminal(["data", "mine-pairs", "--llava", Path.Combine(dir, "captions.json"), "--images", dir,
+            "--clip", Path.Combine(TestPaths.HfFixtures, "clip_full"), "--out", Path.Combine(dir, "candidates.jsonl"), "--min-similarity", "-1",
+            "--max-similarity", "1.01", "--max-caption-overlap", "1.01", "--no-clip-score", "--batch-size", "8", "--device", "cpu"]);
+        Assert.True(code == 0, screen);
+        Assert.Contains(BarCharacter, screen);
+        Assert.Contains("embedding images", screen);
+        // The bar ends full although the last count arrives after the channel closed.
+        Assert.Contains("100%", screen);
+        Assert.Contains("40/40 images", screen);
+        Assert.Contains("wrote ", screen);
+    }
+
     /// <summary>Runs onediff on a new pseudo-terminal; what the terminal received, and the exit code.</summary>
     static async Task<(int Code, string Screen)> OnATerminal(string[] args, string? stdoutTo = null)
     {

@@ -70,9 +70,12 @@ public static class MinePairsCommand
                     if (catalog.Progress().FirstOrDefault(r => r.Name == "OneDiff mining") is { } r && r.Units.TryGetValue("images", out var images))
                         progress.Report("embedding images", images.Value, images.Limit ?? captioned.Count);
                 }
+                // The bar is there from the start unless the embeddings are read from their file.
+                if (options.EmbeddingsFile is not { } saved || !File.Exists(saved)) progress.Report("embedding images", 0, captioned.Count);
                 MinedPairs result;
                 using (progress.Every(Show)) result = catalog.MineImagePairs(captioned, options, cancel);
-                Show();
+                // Returned: every image was embedded (the channel closed before its last count was read).
+                progress.Complete();
                 return result;
             });
             string file = parse.GetValue(output)!;

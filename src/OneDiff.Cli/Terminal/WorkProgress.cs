@@ -87,6 +87,14 @@ internal sealed class WorkProgress
         }
     }
 
+    /// <summary>The current phase ran to its end (progress that is polled may miss its last
+    /// count): its bar is filled. Nothing when no bar was started.</summary>
+    public void Complete()
+    {
+        lock (this)
+            if (_task is not null) _task.Value = _task.MaxValue;
+    }
+
     /// <summary>A progress line for redirected output (a log file); with bars it is not written,
     /// since the bar says the same.</summary>
     public void Plain(string line)
