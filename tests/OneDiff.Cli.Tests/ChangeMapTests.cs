@@ -70,6 +70,20 @@ public class ChangeMapTests(OverfitFixture f)
     }
 
     [Fact]
+    public void MapsTurnedOnAreSavedWithTheModelAndTurnedOffAgainOnLoad()
+    {
+        string file = Path.Combine(TestPaths.NewTempDir("mapped-model"), "mapped.zip");
+        using (var mapped = f.Ml.DiffCaptioning().LoadTransformer(f.ModelFile).WithChangeMaps(ChangeMapMethod.DeltaAttention))
+            f.Ml.Model.Save(mapped, f.Data.Schema, file);
+        using (var loaded = f.Ml.DiffCaptioning().LoadTransformer(file))
+        {
+            Assert.Equal(ChangeMapMethod.DeltaAttention, loaded.Settings.ChangeMaps);
+            Assert.NotNull(loaded.GetOutputSchema(f.Data.Schema).GetColumnOrNull("AfterMap"));
+            Assert.Null(loaded.WithChangeMaps(null).GetOutputSchema(f.Data.Schema).GetColumnOrNull("AfterMap"));
+        }
+    }
+
+    [Fact]
     public void CaptionWritesTheMapPictureForOnePairAndOnePerPairForMany()
     {
         string dir = TestPaths.NewTempDir("maps");
@@ -89,6 +103,10 @@ public class ChangeMapTests(OverfitFixture f)
         var (code3, _, err3) = CliRunner.Run(CaptionCommand.Create(), "--model", f.ModelFile, "--pairs", pairs, "--map", png);
         Assert.Equal(2, code3);
         Assert.Contains("--map FILE is for one pair, --maps FOLDER for many", err3);
+
+        var (code4, _, err4) = CliRunner.Run(CaptionCommand.Create(), "--model", f.ModelFile, "--pairs", pairs, "--maps", dir, "--map-method", "saliency");
+        Assert.Equal(2, code4);
+        Assert.Contains("--map-method must be gradient or attention, not 'saliency'", err4);
     }
 
     [Fact]

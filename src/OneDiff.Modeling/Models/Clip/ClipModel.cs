@@ -36,12 +36,16 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor?, Tensor, ClipModelOutp
         RegisterComponents();
     }
 
+    /// <summary>Each row divided by its L2 norm, as CLIPModel scales its embeddings: dot products
+    /// of the results are cosine similarities.</summary>
+    internal static Tensor UnitLength(Tensor e) => e / e.pow(Modules.Scalars.Of(2L)).sum(-1, keepdim: true).sqrt();
+
     public Tensor ImageEmbeds(Tensor pixels)
     {
         using var scope = torch.NewDisposeScope();
         using var output = vision_model.forward(pixels, new HashSet<int>());
         var e = visual_projection.forward(output.PoolerOutput);
-        return (e / e.pow(Modules.Scalars.Of(2L)).sum(-1, keepdim: true).sqrt()).MoveToOuterDisposeScope();
+        return UnitLength(e).MoveToOuterDisposeScope();
     }
 
     public Tensor TextEmbeds(Tensor ids, Tensor? attentionMask)
@@ -49,7 +53,7 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor?, Tensor, ClipModelOutp
         using var scope = torch.NewDisposeScope();
         var (_, pooled) = text_model.forward(ids, attentionMask);
         var e = text_projection.forward(pooled);
-        return (e / e.pow(Modules.Scalars.Of(2L)).sum(-1, keepdim: true).sqrt()).MoveToOuterDisposeScope();
+        return UnitLength(e).MoveToOuterDisposeScope();
     }
 
     public override ClipModelOutput forward(Tensor ids, Tensor? attentionMask, Tensor pixels)

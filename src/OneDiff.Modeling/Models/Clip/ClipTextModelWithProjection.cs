@@ -39,7 +39,7 @@ public sealed class ClipTextModelWithProjection : nn.Module<Tensor, Tensor?, Ten
     {
         using var scope = torch.NewDisposeScope();
         var e = forward(ids, attentionMask);
-        return (e / e.pow(Modules.Scalars.Of(2L)).sum(-1, keepdim: true).sqrt()).MoveToOuterDisposeScope();
+        return ClipModel.UnitLength(e).MoveToOuterDisposeScope();
     }
 
     /// <summary>Builds the model from a <c>CLIPModel</c> or <c>CLIPTextModelWithProjection</c> folder

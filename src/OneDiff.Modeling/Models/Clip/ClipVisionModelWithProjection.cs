@@ -38,7 +38,7 @@ public sealed class ClipVisionModelWithProjection : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var e = forward(pixels);
-        return (e / e.pow(Modules.Scalars.Of(2L)).sum(-1, keepdim: true).sqrt()).MoveToOuterDisposeScope();
+        return ClipModel.UnitLength(e).MoveToOuterDisposeScope();
     }
 
     /// <summary>Builds the model from a <c>CLIPModel</c> or <c>CLIPVisionModelWithProjection</c> folder
